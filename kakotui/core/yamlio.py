@@ -1,63 +1,75 @@
 """The only module that reads or writes YAML: strict loading and canonical writing.
 
-Loading is strict: one document, no aliases/anchors, no tags, no duplicate keys, string keys only,
-a size and depth cap, and plain scalars resolved the way the writer quotes them (only `true`,
-`false`, `null`, `~` and plain decimal integers are not strings), so the YAML 1.1 traps (`NO`,
-`on`, `0123`, `1:20`, dates) stay the strings their author meant.
+Loading is strict: one document, no aliases/anchors, no tags, no merge keys, no duplicate keys,
+string keys only, a size, depth and value-count cap, and plain scalars resolved the way the writer
+quotes them (only `true`, `false`, `null`, `~`, empty and plain decimal integers of up to 18 digits
+are not strings), so the YAML 1.1 traps (`NO`, `on`, `0123`, `1:20`, dates) stay the strings their
+author meant. Anything refused raises `YamlError` (never another exception) with a line where
+there is one.
 
 Writing is canonical: mappings in the order given (callers order keys by the schema), 2-space
-block style, multi-line text as `|` blocks, every string that any YAML parser could misread quoted.
+block style, multi-line text as `|` blocks, every string that any YAML parser could misread quoted,
+no anchors or aliases (a repeated object is written out again). Text that YAML cannot hold at
+all (a lone surrogate such as U+D800, which has no UTF-8 form) and integers the loader would
+refuse raise `ValueError`; types outside the subset (floats, dates, Decimal) raise `TypeError`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.events import (
+    AliasEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+)
 
-try:  # the C parser is 10-20x faster; the pure one behaves the same
-    from yaml import CParser as _Parser
+try:  # the C parser is ~10x faster; the pure one yields the same events
+    from yaml._yaml import CParser as _Parser
 
     LIBYAML = True
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml.composer import Composer
     from yaml.parser import Parser
     from yaml.reader import Reader
     from yaml.scanner import Scanner
 
-    class _Parser(Reader, Scanner, Parser, Composer):  # type: ignore[no-redef]
+    class _Parser(Reader, Scanner, Parser):  # type: ignore[no-redef]
         def __init__(self, stream: Any) -> None:
             Reader.__init__(self, stream)
             Scanner.__init__(self)
             Parser.__init__(self)
-            Composer.__init__(self)
 
     LIBYAML = False
 
 MAX_BYTES = 1_000_000
 MAX_DEPTH = 32
 MAX_NODES = 50_000
+MAX_INT_DIGITS = 18  # |n| < 10**18: fits int64 and never reaches int()'s digit limit
 
-STR = "tag:yaml.org,2002:str"
-INT = "tag:yaml.org,2002:int"
-BOOL = "tag:yaml.org,2002:bool"
-NULL = "tag:yaml.org,2002:null"
-MAP = "tag:yaml.org,2002:map"
-SEQ = "tag:yaml.org,2002:seq"
-
-_INT_RE = re.compile(r"^(?:0|-?[1-9][0-9]*)$")
+_INT_RE = re.compile(r"0|-?[1-9][0-9]*")
+# What the YAML reader accepts (YAML 1.1 "printable"); anything else is refused before parsing.
+_NOT_YAML_CHAR = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_NO_KEY = object()
 
 
-@dataclass(frozen=True)
 class YamlError(Exception):
-    """A YAML text we refuse, with a message a person can act on and where it is."""
+    """A YAML text we refuse, with a message a person can act on and where it is (1-based).
 
-    message: str
-    line: int | None = None
-    column: int | None = None
+    A plain exception class (not a frozen dataclass) so that it pickles across a process pool
+    and accepts `add_note`.
+    """
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(message, line, column)
+        self.message = message
+        self.line = line
+        self.column = column
 
     def __str__(self) -> str:
         if self.line is None:
@@ -65,133 +77,141 @@ class YamlError(Exception):
         return f"line {self.line}: {self.message}"
 
 
-class _StrictResolver(yaml.resolver.BaseResolver):
-    """Plain scalars: true/false, null/~/empty, decimal integers; everything else is a string."""
-
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
-        if kind is ScalarNode:
-            if not implicit[0]:  # quoted or block scalar: always a string
-                return STR
-            if value in ("true", "false"):
-                return BOOL
-            if value in ("null", "~", ""):
-                return NULL
-            if _INT_RE.match(value):
-                return INT
-            return STR
-        if kind is SequenceNode:
-            return SEQ
-        return MAP
+def _error(message: str, event: Any) -> YamlError:
+    mark = event.start_mark
+    return YamlError(message, mark.line + 1, mark.column + 1)
 
 
-class _StrictLoader(_Parser, _StrictResolver):  # type: ignore[misc, valid-type]
-    def __init__(self, stream: Any) -> None:
-        _Parser.__init__(self, stream)
-        _StrictResolver.__init__(self)
+def _plain(value: str, event: Any) -> Any:
+    """Resolve a plain (unquoted) scalar: the few words and integers we write unquoted."""
+    if value in ("true", "false"):
+        return value == "true"
+    if value in ("null", "~", ""):
+        return None
+    if _INT_RE.fullmatch(value):
+        if len(value.lstrip("-")) > MAX_INT_DIGITS:
+            raise _error(f"integer too large (more than {MAX_INT_DIGITS} digits)", event)
+        return int(value)
+    return value
 
 
-def _mark(node: Node) -> tuple[int, int]:
-    return node.start_mark.line + 1, node.start_mark.column + 1
+def _refuse_decorations(event: Any) -> None:
+    if event.anchor is not None:
+        raise _error(f"aliases and anchors are not allowed (&{event.anchor})", event)
+    if event.tag is not None:
+        raise _error(f"tags are not allowed ({event.tag})", event)
 
 
-def _construct(node: Node, seen: set[int], depth: int, budget: list[int]) -> Any:
-    """Build Python data from a node graph, refusing anything outside the strict subset.
+def _build(parser: Any) -> Any:
+    """Build data from the parser's events, refusing anything outside the strict subset.
 
-    Walking the node graph (not the expanded data) means an alias bomb is caught at its first
-    repeated node, before anything expands it.
+    Working on events (not a composed node graph) means an alias or anchor is refused where it
+    appears, before anything could expand it, and deep nesting is refused at the first level too
+    many, before the parser reads the rest.
     """
-    if id(node) in seen:
-        line, col = _mark(node)
-        raise YamlError("aliases and anchors are not allowed", line, col)
-    seen.add(id(node))
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise YamlError(f"too many values (more than {MAX_NODES})")
-    if depth > MAX_DEPTH:
-        line, col = _mark(node)
-        raise YamlError(f"nested deeper than {MAX_DEPTH} levels", line, col)
-    tag = node.tag
-    if isinstance(node, ScalarNode):
-        value = node.value
-        if tag == STR:
-            return value
-        if tag == INT:
-            if not _INT_RE.match(value):
-                line, col = _mark(node)
-                raise YamlError(f"not an integer: {value[:40]!r}", line, col)
-            if len(value) > 18:
-                line, col = _mark(node)
-                raise YamlError("integer too large", line, col)
-            return int(value)
-        if tag == BOOL and value in ("true", "false"):
-            return value == "true"
-        if tag == NULL and value in ("null", "~", ""):
-            return None
-        line, col = _mark(node)
-        raise YamlError(f"tags are not allowed ({tag})", line, col)
-    if isinstance(node, SequenceNode):
-        if tag != SEQ:
-            line, col = _mark(node)
-            raise YamlError(f"tags are not allowed ({tag})", line, col)
-        return [_construct(item, seen, depth + 1, budget) for item in node.value]
-    if isinstance(node, MappingNode):
-        if tag != MAP:
-            line, col = _mark(node)
-            raise YamlError(f"tags are not allowed ({tag})", line, col)
-        result: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge" or (
-                isinstance(key_node, ScalarNode) and key_node.value == "<<" and key_node.tag != STR
-            ):
-                line, col = _mark(key_node)
-                raise YamlError("merge keys (<<) are not allowed", line, col)
-            if not isinstance(key_node, ScalarNode) or key_node.tag != STR:
-                line, col = _mark(key_node)
-                raise YamlError("keys must be plain strings", line, col)
-            key = key_node.value
-            if key in result:
-                line, col = _mark(key_node)
-                raise YamlError(f"duplicate key {key!r}", line, col)
-            budget[0] -= 1
-            result[key] = _construct(value_node, seen, depth + 1, budget)
-        return result
-    raise YamlError("unsupported YAML node")  # pragma: no cover
+    get = parser.get_event
+    get()  # StreamStartEvent
+    event = get()
+    if type(event) is StreamEndEvent:
+        return None
+    # event is the DocumentStartEvent; each stack entry is [container, pending key or _NO_KEY]
+    stack: list[list[Any]] = []
+    budget = MAX_NODES
+    root: Any = None
+    while True:
+        event = get()
+        kind = type(event)
+        if kind is ScalarEvent:
+            _refuse_decorations(event)
+            value: Any = _plain(event.value, event) if event.implicit[0] else event.value
+        elif kind is MappingStartEvent or kind is SequenceStartEvent:
+            _refuse_decorations(event)
+            if stack and stack[-1][1] is _NO_KEY and type(stack[-1][0]) is dict:
+                raise _error("keys must be plain strings, not a list or mapping", event)
+            if len(stack) >= MAX_DEPTH:
+                raise _error(f"nested deeper than {MAX_DEPTH} levels", event)
+            budget -= 1
+            stack.append([{} if kind is MappingStartEvent else [], _NO_KEY])
+            continue
+        elif kind is MappingEndEvent or kind is SequenceEndEvent:
+            value = stack.pop()[0]
+        elif kind is AliasEvent:
+            raise _error(f"aliases and anchors are not allowed (*{event.anchor})", event)
+        else:  # DocumentEndEvent
+            break
+        budget -= 1
+        if budget < 0:
+            raise _error(f"too many values (more than {MAX_NODES})", event)
+        if not stack:
+            root = value
+            continue
+        top = stack[-1]
+        container = top[0]
+        if type(container) is list:
+            container.append(value)
+        elif top[1] is not _NO_KEY:
+            container[top[1]] = value
+            top[1] = _NO_KEY
+        elif type(value) is not str:
+            raise _error(f"keys must be strings, not {value!r} (quote it)", event)
+        elif value == "<<" and event.implicit[0]:
+            raise _error("merge keys (<<) are not allowed", event)
+        elif value in container:
+            raise _error(f"duplicate key {value[:80]!r}", event)
+        else:
+            top[1] = value
+    after = get()
+    if type(after) is not StreamEndEvent:
+        raise _error("more than one YAML document", after)
+    return root
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
 
 
 def load(text: str | bytes, *, max_bytes: int = MAX_BYTES) -> Any:
     """Parse one YAML document strictly; raise `YamlError` for anything we refuse."""
     if isinstance(text, bytes):
-        if len(text) > max_bytes:
-            raise YamlError(f"file too large ({len(text):,} bytes; the limit is {max_bytes:,})")
+        raw = text
+        if len(raw) > max_bytes:
+            raise YamlError(f"file too large ({len(raw):,} bytes; the limit is {max_bytes:,})")
         try:
-            text = text.decode("utf-8")
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise YamlError(f"not valid UTF-8 (byte {exc.start})") from None
-    elif len(text) > max_bytes:
-        raise YamlError(f"file too large ({len(text):,} characters; the limit is {max_bytes:,})")
+            line = raw.count(b"\n", 0, exc.start) + 1
+            raise YamlError(f"not valid UTF-8 (byte {exc.start})", line) from None
+    else:
+        if len(text) > max_bytes:
+            raise YamlError(f"file too large ({len(text):,} characters; the limit is {max_bytes:,} bytes)")
+    bad = _NOT_YAML_CHAR.search(text)
+    if bad:
+        line, column = _position(text, bad.start())
+        raise YamlError(
+            f"character U+{ord(bad.group()):04X} is not allowed in YAML (escape it)", line, column
+        )
+    if not text.isascii():
+        size = len(text.encode("utf-8"))
+        if size > max_bytes:
+            raise YamlError(f"file too large ({size:,} bytes; the limit is {max_bytes:,})")
     if text.startswith("\ufeff"):
         text = text[1:]
-    # Deep flow nesting is cheap to write and expensive to parse: refuse it before the parser.
-    if text.count("[") + text.count("{") > 2 * MAX_NODES:
-        raise YamlError("too many brackets")
-    loader = _StrictLoader(text)
     try:
-        node = loader.get_single_node()
+        parser = _Parser(text)
+        try:
+            return _build(parser)
+        finally:
+            parser.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
-        if "expected a single document" in str(exc) or "but found another document" in str(exc):
-            problem = "more than one YAML document"
+        if exc.problem and exc.context:  # e.g. "... while scanning a quoted scalar (started on line 1)"
+            where = f" (started on line {exc.context_mark.line + 1})" if exc.context_mark else ""
+            problem = f"{problem} {exc.context}{where}"
         raise YamlError(problem, mark.line + 1 if mark else None, mark.column + 1 if mark else None) from None
     except yaml.YAMLError as exc:
         raise YamlError(str(exc)[:200]) from None
-    except RecursionError:
-        raise YamlError(f"nested deeper than {MAX_DEPTH} levels") from None
-    finally:
-        loader.dispose()
-    if node is None:
-        return None
-    return _construct(node, set(), 0, [MAX_NODES])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,14 +219,20 @@ def load(text: str | bytes, *, max_bytes: int = MAX_BYTES) -> Any:
 # bools, null). It is ours rather than PyYAML's so that every quoting decision is explicit (and the
 # output does not depend on whether libyaml is installed), and it is ~20x faster than yaml.dump.
 
-_SAFE_PLAIN = re.compile(r"^[^\W\d_][\w./()&+-]*(?: [\w./()&+-]+)*$")
+_SAFE_PLAIN = re.compile(r"[^\W\d_][\w./()&+-]*(?: [\w./()&+-]+)*")
 # Words that YAML 1.1 or other parsers read as booleans, nulls or numbers.
-_RESERVED = frozenset("y n yes no on off true false null nan inf infinity none".split())
+_RESERVED = frozenset(
+    ["y", "n", "yes", "no", "on", "off", "true", "false", "null", "nan", "inf", "infinity", "none"]
+)
 _DQ_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# YAML limits an implicit key to 1024 characters (libyaml and PyYAML refuse key 1025 of them);
+# a longer key is written in the explicit `? key` form.
+MAX_IMPLICIT_KEY = 1000
 
 
 def _plain_ok(value: str) -> bool:
-    return bool(_SAFE_PLAIN.match(value)) and value.lower() not in _RESERVED
+    return bool(_SAFE_PLAIN.fullmatch(value)) and value.lower() not in _RESERVED
 
 
 def _literal_ok(value: str) -> bool:
@@ -225,8 +251,24 @@ def _double_quoted(value: str) -> str:
             out.append(ch)
         else:
             code = ord(ch)
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+            out.append(
+                f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+            )
     return '"' + "".join(out) + '"'
+
+
+def _string(value: str) -> str:
+    if _plain_ok(value):
+        return value
+    if value.isprintable():
+        return "'" + value.replace("'", "''") + "'"
+    bad = _SURROGATE.search(value)
+    if bad:
+        raise ValueError(
+            f"cannot write text with a lone surrogate (U+{ord(bad.group()):04X} at index {bad.start()}) "
+            "as YAML: it has no UTF-8 form"
+        )
+    return _double_quoted(value)
 
 
 def _scalar(value: Any) -> str:
@@ -237,13 +279,12 @@ def _scalar(value: Any) -> str:
     if value is False:
         return "false"
     if isinstance(value, int):
-        return str(value)
+        text = str(int(value))
+        if len(text.lstrip("-")) > MAX_INT_DIGITS:
+            raise ValueError(f"integer {text[:24]}... has more than {MAX_INT_DIGITS} digits")
+        return text
     if isinstance(value, str):
-        if _plain_ok(value):
-            return value
-        if value.isprintable():
-            return "'" + value.replace("'", "''") + "'"
-        return _double_quoted(value)
+        return _string(value)
     raise TypeError(f"cannot write {type(value).__name__} as canonical YAML")
 
 
@@ -260,19 +301,31 @@ def _literal(value: str, indent: int, out: list[str], head: str) -> None:
 def _key(key: Any) -> str:
     if not isinstance(key, str):
         raise TypeError(f"mapping keys must be strings, not {type(key).__name__}")
-    return key if _plain_ok(key) else _scalar(key) if key.isprintable() else _double_quoted(key)
+    return _string(key)
 
 
-def _value(value: Any, indent: int, out: list[str], head: str) -> None:
-    """Append `head` followed by `value` written at `indent` (its block children go deeper)."""
+def _container_depth(depth: int) -> int:
+    """The depth of a container nested in `depth` others; the loader refuses more than MAX_DEPTH."""
+    if depth >= MAX_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels (or a cycle): the loader would refuse it")
+    return depth + 1
+
+
+def _value(value: Any, indent: int, out: list[str], head: str, depth: int) -> None:
+    """Append `head` followed by `value` written at `indent` (its block children go deeper).
+
+    `depth` is the number of lists and mappings around `value`.
+    """
     if isinstance(value, dict):
+        inner = _container_depth(depth)
         if not value:
             out.append(f"{head} {{}}" if head else "{}")
             return
         if head:
             out.append(head)
-        _mapping(value, indent, out, first_prefix=None)
+        _mapping(value, indent, out, None, inner)
     elif isinstance(value, (list, tuple)):
+        inner = _container_depth(depth)
         if not value:
             out.append(f"{head} []" if head else "[]")
             return
@@ -281,26 +334,33 @@ def _value(value: Any, indent: int, out: list[str], head: str) -> None:
         pad = " " * indent
         for item in value:
             if isinstance(item, dict) and item:
-                _mapping(item, indent + 2, out, first_prefix=pad + "- ")
-            elif isinstance(item, (dict, list, tuple)) and item:
-                _value(item, indent + 2, out, pad + "-")
+                _mapping(item, indent + 2, out, pad + "- ", _container_depth(inner))
             else:
-                _value(item, indent + 2, out, pad + "-")
+                _value(item, indent + 2, out, pad + "-", inner)
     elif isinstance(value, str) and _literal_ok(value):
-        _literal(value, indent, out, f"{head} " if head else "")
+        # a block at the top level is still indented, so a line such as `---` stays content
+        _literal(value, max(indent, 2), out, f"{head} " if head else "")
     else:
         out.append(f"{head} {_scalar(value)}" if head else _scalar(value))
 
 
-def _mapping(value: dict[str, Any], indent: int, out: list[str], first_prefix: str | None) -> None:
+def _mapping(
+    value: dict[str, Any], indent: int, out: list[str], first_prefix: str | None, depth: int
+) -> None:
+    """Write a non-empty mapping; `depth` counts it and the containers around it."""
     pad = " " * indent
     for i, (key, item) in enumerate(value.items()):
         prefix = first_prefix if (i == 0 and first_prefix is not None) else pad
-        _value(item, indent + 2, out, f"{prefix}{_key(key)}:")
+        text = _key(key)
+        if len(text) > MAX_IMPLICIT_KEY:
+            out.append(f"{prefix}? {text}")
+            _value(item, indent + 2, out, f"{pad}:", depth)
+        else:
+            _value(item, indent + 2, out, f"{prefix}{text}:", depth)
 
 
 def dump(data: Any) -> str:
     """Write data as canonical YAML text (mappings in their insertion order)."""
     out: list[str] = []
-    _value(data, 0, out, "")
+    _value(data, 0, out, "", 0)
     return "\n".join(out) + "\n"

@@ -1,0 +1,573 @@
+"""The command line: parse arguments, call the `ExceptionLog` façade, print. Nothing else.
+
+Exit codes: 0 success, 1 invalid data (the problems are printed), 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from functools import wraps
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from kakotui import __version__
+from kakotui.core import yamlio
+from kakotui.core.lifecycle import CostLine
+from kakotui.core.money import Money, MoneyError, format_amount, from_minor
+from kakotui.core.problems import InvalidRecord, Problem
+from kakotui.core.textsafe import inert
+from kakotui.log import ExceptionLog, LogError, SaveResult
+from kakotui.store.gitrepo import GitError
+from kakotui.store.query import FIELDS, QueryError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+LIST_COLUMNS = ["id", "status", "checked_date", "vendor", "sku", "failure_code", "cost", "responsible", "inspector"]
+
+
+class Failed(click.ClickException):
+    """Invalid data: exit 1 with the message (problems already printed)."""
+
+    exit_code = 1
+
+
+def _fail(message: str) -> NoReturn:
+    raise Failed(message)
+
+
+def _print_problems(problems: Sequence[Problem], fmt: str = "text") -> None:
+    if fmt == "json":
+        click.echo(json.dumps([p.to_dict() for p in problems], ensure_ascii=False, indent=2))
+        return
+    for p in problems:
+        click.echo(inert(str(p)), err=True)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn library errors into clean messages and exit codes; never a traceback for bad input."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except InvalidRecord as exc:
+            click.echo("nothing was saved; fix these and try again:", err=True)
+            _print_problems(exc.problems)
+            sys.exit(1)
+        except QueryError as exc:
+            text = click.get_current_context().params.get("query") or ""
+            query = " ".join(text) if isinstance(text, tuple) else str(text)
+            click.echo(f"error in query: {exc.message}", err=True)
+            if query:
+                click.echo(f"  {query}\n  {' ' * exc.position}{'^' * max(exc.length, 1)}", err=True)
+            sys.exit(2)
+        except (LogError, GitError, MoneyError) as exc:
+            click.echo(f"error: {inert(str(exc))}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _open(ctx: click.Context) -> ExceptionLog:
+    repo = ctx.obj.get("repo") if ctx.obj else None
+    log = ExceptionLog.open(repo or os.environ.get("KAKOTUI_REPO") or None)
+    ctx.call_on_close(log.close)
+    return log
+
+
+def _refresh(log: ExceptionLog, quiet: bool = False) -> None:
+    """Catch the index up, with a progress bar when it has real work to do."""
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if quiet or total < 2000 or not sys.stderr.isatty():
+            return
+        if bar is None:
+            bar = click.progressbar(length=total, label="indexing records", file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    log.refresh(progress)
+    if bar is not None:
+        bar.__exit__(None, None, None)
+
+
+def _saved(result: SaveResult, fmt: str = "text") -> None:
+    if fmt == "json":
+        click.echo(json.dumps({"id": result.id, "path": result.path, "commit": result.commit, "action": result.action}))
+    else:
+        click.echo(f"{result.id}: saved ({result.action}, commit {result.commit[:10]})")
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), help="The log folder (default: the log that contains the current folder).")
+@click.version_option(__version__, prog_name="kakotui")
+@click.pass_context
+def main(ctx: click.Context, repo: Path | None) -> None:
+    """kakotui: the QC-exception and reshipment log, as YAML records in git.
+
+    Run without a command to open the terminal UI on the log here.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["repo"] = repo
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(tui)
+
+
+# -- setting up ----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--station", required=True, help="This clone's station id, e.g. SZ1 (2-8 upper-case letters/digits).")
+@click.option("--site", help="Site code (default: the letters of the station id).")
+@click.option("--site-name", help="Human name of the site, e.g. 'Shenzhen warehouse'.")
+@click.option("--name", help="Name of the log.")
+@handle_errors
+def init(path: Path, station: str, site: str | None, site_name: str | None, name: str | None) -> None:
+    """Create a new log at PATH: a git repository with kakotui.yaml, schema/, records/ and CI gates."""
+    log = ExceptionLog.init(path, station=station, site=site, site_name=site_name, name=name)
+    click.echo(f"created a kakotui log in {log.root} (station {station})")
+    click.echo("next: add your vendors to kakotui.yaml, then `kakotui new --help`")
+    log.close()
+
+
+@main.command()
+@click.argument("station", required=False)
+@click.pass_context
+@handle_errors
+def station(ctx: click.Context, station: str | None) -> None:
+    """Show or set the station this clone writes records as."""
+    log = _open(ctx)
+    if station:
+        log.set_station(station)
+    click.echo(log.station)
+
+
+@main.command()
+@click.option("--set", "set_", nargs=2, metavar="NAME EMAIL", help="Remember who you are for this log.")
+@click.pass_context
+@handle_errors
+def whoami(ctx: click.Context, set_: tuple[str, str] | None) -> None:
+    """Show (or set) the person commits are authored by."""
+    log = _open(ctx)
+    if set_:
+        log.set_identity(*set_)
+    click.echo(str(log.identity))
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+def _row_dict(row: Any, currency: str) -> dict[str, Any]:
+    data = {k: row[k] for k in row.keys() if k not in ("search", "json", "problems")}
+    data["cost"] = format_amount(from_minor(row["cost_minor"], currency)) if row["cost_minor"] is not None else None
+    data["valid"] = bool(row["valid"])
+    data["problems"] = json.loads(row["problems"])
+    return data
+
+
+@main.command("list")
+@click.argument("query", nargs=-1)
+@click.option("--sort", default="id", show_default=True, help="Sort key (id, status, age, vendor, sku, code, cost, responsible, inspector, checked, severity); prefix - for descending.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most N records.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.pass_context
+@handle_errors
+def list_(ctx: click.Context, query: tuple[str, ...], sort: str, limit: int | None, fmt: str) -> None:
+    """List exceptions matching QUERY, e.g. `vendor:acme status:open code:DEFECTIVE* cost>100 hinge`.
+
+    \b
+    Fields:
+    """
+    log = _open(ctx)
+    _refresh(log)
+    rows = log.records(" ".join(query), sort=sort, limit=limit)
+    cur = log.config.reporting_currency
+    if fmt == "json":
+        click.echo(json.dumps([_row_dict(r, cur) for r in rows], ensure_ascii=False, indent=2))
+        return
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow([*LIST_COLUMNS, "valid"])
+        for r in rows:
+            d = _row_dict(r, cur)
+            writer.writerow([d.get(c) if c != "cost" else d["cost"] or "" for c in LIST_COLUMNS] + [d["valid"]])
+        return
+    headers = ["ID", "STATUS", "CHECKED", "VENDOR", "SKU", "CODE", f"COST {cur}", "RESPONSIBLE", "INSPECTOR"]
+    table = []
+    for r in rows:
+        d = _row_dict(r, cur)
+        flag = "" if d["valid"] else " !"
+        table.append(
+            [d["id"] + flag, d["status"], d["checked_date"], d["vendor"], d["sku"], d["failure_code"],
+             d["cost"] or "", d["responsible"], d["inspector"]]
+        )
+    _print_table(headers, table, right={6})
+    invalid = sum(1 for r in rows if not r["valid"])
+    click.echo(f"{len(rows)} record(s)" + (f", {invalid} with problems (!): run `kakotui validate`" if invalid else ""), err=True)
+
+
+list_.help = (list_.help or "") + "\n".join(f"      {k:<12} {v}" for k, v in FIELDS.items())
+
+
+def _print_table(headers: list[str], rows: list[list[str]], right: set[int] = frozenset()) -> None:  # type: ignore[assignment]
+    from rich.cells import cell_len
+
+    cells = [[inert(str(c), single_line=True, limit=40) for c in row] for row in rows]
+    widths = [max([cell_len(h)] + [cell_len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+
+    def line(values: list[str]) -> str:
+        out = []
+        for i, v in enumerate(values):
+            pad = " " * (widths[i] - cell_len(v))
+            out.append(pad + v if i in right else v + pad)
+        return "  ".join(out).rstrip()
+
+    click.echo(line(headers))
+    for row in cells:
+        click.echo(line(row))
+
+
+@main.command()
+@click.argument("record_id")
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@click.pass_context
+@handle_errors
+def show(ctx: click.Context, record_id: str, fmt: str) -> None:
+    """Show one record (as stored, or as JSON), with its problems if any."""
+    log = _open(ctx)
+    _refresh(log)
+    loaded = log.get(record_id)
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {"id": loaded.id, "path": loaded.path, "valid": loaded.valid, "record": loaded.record,
+                 "problems": [p.to_dict() for p in loaded.problems]},
+                ensure_ascii=False, indent=2,
+            )
+        )
+    else:
+        click.echo(inert(log.show_text(record_id)), nl=False)
+        if loaded.problems:
+            click.echo("# problems:", err=True)
+            _print_problems(loaded.problems)
+    if not loaded.valid:
+        sys.exit(1)
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--vendor", help="Vendor id from kakotui.yaml.")
+@click.option("--sku", help="SKU (stored exactly as typed).")
+@click.option("--order", "order_id", help="Order id.")
+@click.option("--code", "failure_code", help="Failure code, e.g. DEFECTIVE-BrokenHinge.")
+@click.option("--severity", type=click.Choice(["minor", "major", "critical"]), default="major", show_default=True)
+@click.option("--title", "item_title", help="Item title.")
+@click.option("--quantity", type=int, default=1, show_default=True)
+@click.option("--description", help="What is wrong (free text).")
+@click.option("--evidence", multiple=True, metavar="[KIND=]LINK", help="Evidence link (http(s) URL or path in the log); KIND photo/video/doc. Repeatable.")
+@click.option("--checked-at", help="When checked (RFC 3339; default now).")
+@click.option("--inspector", help="Who checked (default: you).")
+@click.option("--station", help="Station (default: this clone's).")
+@click.option("--from-file", type=click.File("rb"), help="Read the QC fields (YAML mapping) from a file, or - for stdin.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.pass_context
+@handle_errors
+def new(ctx: click.Context, from_file: Any, fmt: str, evidence: tuple[str, ...], **fields: Any) -> None:
+    """Log a new QC failure. Defaults: now, you, this station."""
+    log = _open(ctx)
+    _refresh(log, quiet=True)
+    qc: dict[str, Any] = {}
+    if from_file is not None:
+        try:
+            data = yamlio.load(from_file.read())
+        except yamlio.YamlError as exc:
+            _fail(f"{from_file.name}: {exc}")
+        if isinstance(data, dict) and "qc" in data:
+            data = data["qc"]
+        if not isinstance(data, dict):
+            _fail(f"{from_file.name}: expected a mapping of QC fields")
+        qc.update(data)
+    qc.update({k: v for k, v in fields.items() if v is not None})
+    if evidence:
+        qc["evidence"] = [_evidence(e) for e in evidence]
+    missing = [f for f in ("vendor", "sku", "order_id", "failure_code") if not qc.get(f)]
+    if missing:
+        names = {"order_id": "--order", "failure_code": "--code"}
+        _fail("missing: " + ", ".join(names.get(m, f"--{m}") for m in missing))
+    _saved(log.new(qc), fmt)
+
+
+def _evidence(text: str) -> dict[str, str]:
+    kind, sep, link = text.partition("=")
+    if not sep or kind not in ("photo", "video", "doc"):
+        kind, link = ("video" if text.lower().endswith((".mp4", ".mov")) else "photo"), text
+    return {"kind": kind, "link": link}
+
+
+@main.command()
+@click.argument("record_id")
+@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Set a field by dotted path, e.g. qc.sku=0123 or reshipments.0.tracking=SF123.")
+@click.option("--unset", "unsets", multiple=True, metavar="PATH", help="Remove an optional field.")
+@click.pass_context
+@handle_errors
+def edit(ctx: click.Context, record_id: str, sets: tuple[str, ...], unsets: tuple[str, ...]) -> None:
+    """Change fields of a record (the value typed is the value stored)."""
+    if not sets and not unsets:
+        raise click.UsageError("nothing to change: give --set PATH=VALUE or --unset PATH")
+    changes: list[tuple[str, str | None]] = []
+    for item in sets:
+        path, sep, value = item.partition("=")
+        if not sep:
+            raise click.UsageError(f"--set {item!r}: expected PATH=VALUE")
+        changes.append((path.strip(), value))
+    changes.extend((p.strip(), None) for p in unsets)
+    log = _open(ctx)
+    _refresh(log, quiet=True)
+    _saved(log.edit(record_id, changes))
+
+
+@main.command()
+@click.argument("record_id")
+@click.option("--action", "action", required=True, type=click.Choice(["reship", "refund", "return-to-vendor", "accept-as-is", "cancel"]))
+@click.option("--reason", help="Why.")
+@click.option("--at", help="When (RFC 3339; default now).")
+@click.pass_context
+@handle_errors
+def decide(ctx: click.Context, record_id: str, action: str, reason: str | None, at: str | None) -> None:
+    """Record the decision on an exception."""
+    log = _open(ctx)
+    _refresh(log, quiet=True)
+    _saved(log.decide(record_id, action, reason=reason, at=at))
+
+
+def _cost_lines(costs: tuple[str, ...], responsible: tuple[str, ...], types: tuple[str, ...], default_currency: str) -> list[CostLine]:
+    if not costs:
+        raise click.UsageError("give at least one --cost AMOUNT (e.g. --cost 38.50CNY)")
+    lines = []
+    for i, text in enumerate(costs):
+        party = responsible[i] if i < len(responsible) else (responsible[-1] if responsible else None)
+        if party is None:
+            raise click.UsageError("give --responsible PARTY for the cost (vendor, carrier, warehouse, customer, platform)")
+        kind = types[i] if i < len(types) else (types[-1] if types else "freight")
+        try:
+            money = Money.parse(text, default_currency)
+        except MoneyError as exc:
+            raise click.UsageError(str(exc)) from None
+        lines.append(CostLine(kind, money, party))
+    return lines
+
+
+@main.command()
+@click.argument("record_id")
+@click.option("--carrier", help="Carrier id from kakotui.yaml.")
+@click.option("--tracking", help="Tracking number.")
+@click.option("--status", type=click.Choice(["pending", "shipped", "delivered", "lost", "returned"]), default=None, help="Status (default: shipped if a tracking number is given, else pending).")
+@click.option("--cost", "costs", multiple=True, metavar="AMOUNT", help="A cost line, e.g. 38.50CNY. Repeatable; pairs with --responsible and --type by position.")
+@click.option("--responsible", multiple=True, type=click.Choice(["vendor", "carrier", "warehouse", "customer", "platform"]))
+@click.option("--type", "types", multiple=True, type=click.Choice(["freight", "goods", "handling", "fees"]))
+@click.option("--note")
+@click.option("--at", help="When (RFC 3339; default now).")
+@click.option("--update", "update", type=int, metavar="N", help="Update reshipment N (status, tracking) instead of adding one.")
+@click.pass_context
+@handle_errors
+def reship(ctx: click.Context, record_id: str, carrier: str | None, tracking: str | None, status: str | None,
+           costs: tuple[str, ...], responsible: tuple[str, ...], types: tuple[str, ...], note: str | None,
+           at: str | None, update: int | None) -> None:
+    """Create a reshipment with its cost attributed to the responsible parties (or update one)."""
+    log = _open(ctx)
+    _refresh(log, quiet=True)
+    if update is not None:
+        changes: dict[str, Any] = {"carrier": carrier, "tracking": tracking, "status": status, "note": note}
+        when = at or log.now()
+        if status in ("shipped", "lost", "returned"):
+            changes["shipped_at"] = when
+        if status == "delivered":
+            changes["delivered_at"] = when
+        _saved(log.update_reshipment(record_id, update, **changes))
+        return
+    lines = _cost_lines(costs, responsible, types, log.config.reporting_currency)
+    _saved(log.reship(record_id, costs=lines, carrier=carrier, tracking=tracking,
+                      status=status or ("shipped" if tracking else "pending"), at=at, note=note))
+
+
+@main.command()
+@click.argument("record_id")
+@click.option("--vendor", "who", flag_value="vendor", default=True, help="A contact with the vendor (default).")
+@click.option("--customer", "who", flag_value="customer", help="The customer's confirmation.")
+@click.option("--channel", type=click.Choice(["chat", "email", "phone", "platform", "in-person"]), default="chat", show_default=True)
+@click.option("--summary", help="What was said (vendor contacts).")
+@click.option("--outcome", required=True, help="Vendor: pending, credit, refund, replacement, rejected, no-response. Customer: received-ok, unhappy, no-response.")
+@click.option("--recovered", help="Amount recovered from the vendor, e.g. 20CNY.")
+@click.option("--note")
+@click.option("--at", help="When (RFC 3339; default now).")
+@click.pass_context
+@handle_errors
+def contact(ctx: click.Context, record_id: str, who: str, channel: str, summary: str | None, outcome: str,
+            recovered: str | None, note: str | None, at: str | None) -> None:
+    """Log a vendor contact (append-only) or the customer's confirmation."""
+    log = _open(ctx)
+    _refresh(log, quiet=True)
+    if who == "customer":
+        _saved(log.confirm_customer(record_id, channel=channel, outcome=outcome, note=note, at=at))
+        return
+    if not summary:
+        raise click.UsageError("a vendor contact needs --summary")
+    money = Money.parse(recovered, log.config.reporting_currency) if recovered else None
+    _saved(log.contact_vendor(record_id, channel=channel, summary=summary, outcome=outcome, recovered=money, at=at))
+
+
+@main.command()
+@click.argument("record_id")
+@click.option("--final-status", required=True, type=click.Choice(["resolved", "written-off", "escalated", "void"]))
+@click.option("--note", help="Closing note (required for written-off and void).")
+@click.option("--at", help="When (RFC 3339; default now).")
+@click.pass_context
+@handle_errors
+def close(ctx: click.Context, record_id: str, final_status: str, note: str | None, at: str | None) -> None:
+    """Close an exception (only when the loop is closed: the error says what is missing)."""
+    log = _open(ctx)
+    _refresh(log, quiet=True)
+    _saved(log.close_record(record_id, final_status=final_status, note=note, at=at))
+
+
+@main.command()
+@click.argument("record_id")
+@click.option("--reason", required=True)
+@click.pass_context
+@handle_errors
+def reopen(ctx: click.Context, record_id: str, reason: str) -> None:
+    """Reopen a closed exception (its closure is kept in reopenings)."""
+    log = _open(ctx)
+    _refresh(log, quiet=True)
+    _saved(log.reopen(record_id, reason=reason))
+
+
+# -- checking ------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+@handle_errors
+def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
+    """Validate kakotui.yaml and the records (all problems at once: file, field, rule)."""
+    log = _open(ctx)
+    _refresh(log, quiet=True)
+    count, problems = log.validate(list(paths) or None)
+    errors = [p for p in problems if p.severity == "error"]
+    if fmt == "json":
+        click.echo(json.dumps({"files": count, "problems": [p.to_dict() for p in problems]}, ensure_ascii=False, indent=2))
+    else:
+        _print_problems(problems)
+        bad = len({p.file for p in errors})
+        click.echo(f"{count} file(s) checked, " + (f"{len(errors)} problem(s) in {bad} file(s)" if errors else "all valid"), err=True)
+    if errors:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--check", is_flag=True, help="Only report files that are not canonical (exit 1 if any).")
+@click.pass_context
+@handle_errors
+def fmt(ctx: click.Context, paths: tuple[Path, ...], check: bool) -> None:
+    """Rewrite record files in canonical form (keys in schema order, quoting, blocks)."""
+    log = _open(ctx)
+    changed, problems = log.fmt(list(paths) or None, check=check)
+    _print_problems(problems)
+    for rel in changed:
+        click.echo(f"{'would reformat' if check else 'reformatted'} {rel}")
+    if check and (changed or problems):
+        sys.exit(1)
+    if problems:
+        sys.exit(1)
+    if not changed:
+        click.echo("all files canonical", err=True)
+
+
+@main.command()
+@click.option("--rebuild", is_flag=True, help="Throw the cache away and read every record again.")
+@click.pass_context
+@handle_errors
+def index(ctx: click.Context, rebuild: bool) -> None:
+    """Bring the index (a cache under .git/kakotui/) up to date."""
+    log = _open(ctx)
+    if rebuild:
+        stats = log.rebuild_index(_bar())
+    else:
+        stats = log.refresh(_bar())
+    click.echo(f"index at {(stats.head or 'empty')[:10]}: {log.index.count()} record(s)"
+               + (" (rebuilt)" if stats.rebuilt else f", {stats.changed} updated, {stats.removed} removed"))
+
+
+def _bar() -> Callable[[int, int], None]:
+    state: dict[str, Any] = {}
+
+    def progress(done: int, total: int) -> None:
+        if total == 0:
+            return
+        if "bar" not in state:
+            state["bar"] = click.progressbar(length=total, label="indexing records", file=sys.stderr)
+            state["bar"].__enter__()
+        bar = state["bar"]
+        bar.update(done - bar.pos)
+        if done >= total:
+            bar.__exit__(None, None, None)
+
+    return progress
+
+
+# -- the UI and the demo -------------------------------------------------------------------------
+
+
+@main.command()
+@click.pass_context
+def tui(ctx: click.Context) -> None:
+    """Open the terminal UI on the log."""
+    try:
+        from kakotui.tui.app import run_app
+    except ImportError as exc:  # pragma: no cover - the TUI ships with the package
+        raise click.ClickException(f"the terminal UI is not available: {exc}") from None
+    repo = ctx.obj.get("repo") if ctx.obj else None
+    try:
+        log = ExceptionLog.open(repo or os.environ.get("KAKOTUI_REPO") or None)
+    except LogError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    run_app(log)
+
+
+@main.command()
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--no-tui", is_flag=True, help="Only create the demo log; do not open the UI.")
+@click.option("--records", "count", type=int, default=None, help="Generate this many records instead of the sample set.")
+@handle_errors
+def demo(path: Path | None, no_tui: bool, count: int | None) -> None:
+    """Make a demo log from the sample records (with a history by several people) and open it."""
+    from kakotui.demo import build_demo
+
+    target = path or Path(os.environ.get("TMPDIR", "/tmp")) / "kakotui-demo"
+    log = build_demo(target, count=count, progress=lambda msg: click.echo(msg, err=True))
+    click.echo(f"demo log ready in {log.root} ({log.index.count()} records)", err=True)
+    if no_tui:
+        click.echo(f"try: kakotui --repo {log.root} list status:open", err=True)
+        log.close()
+        return
+    try:
+        from kakotui.tui.app import run_app
+    except ImportError:
+        click.echo(f"try: kakotui --repo {log.root} list status:open", err=True)
+        return
+    run_app(log)

@@ -1,0 +1,58 @@
+"""Validate records: text -> data -> schema -> rules, every problem at once, never an exception."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kakotui.core import yamlio
+from kakotui.core.config import Config
+from kakotui.core.problems import Problem
+from kakotui.core.rules import Context, check_rules
+from kakotui.core.schemas import Schemas
+
+
+@dataclass
+class Checked:
+    """The outcome of reading one record file."""
+
+    path: str
+    record: dict[str, Any] | None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return self.record is not None and not any(p.severity == "error" for p in self.problems)
+
+
+def validate_record(
+    record: Any,
+    schemas: Schemas,
+    config: Config,
+    *,
+    path: str | None = None,
+    known_ids: frozenset[str] | None = None,
+) -> list[Problem]:
+    """Schema first; the rules run only on records whose shape the schema accepted."""
+    problems = schemas.errors("exception", record)
+    if not problems:
+        problems = check_rules(record, Context(config, path, known_ids))
+    file = path or ""
+    return [p.at_file(file) for p in problems]
+
+
+def check_text(
+    text: bytes | str,
+    path: str,
+    schemas: Schemas,
+    config: Config,
+    *,
+    known_ids: frozenset[str] | None = None,
+) -> Checked:
+    try:
+        data = yamlio.load(text)
+    except yamlio.YamlError as exc:
+        return Checked(path, None, [Problem(path, "", "yaml", str(exc))])
+    if not isinstance(data, dict):
+        return Checked(path, None, [Problem(path, "", "yaml", "a record file must hold one mapping")])
+    return Checked(path, data, validate_record(data, schemas, config, path=path, known_ids=known_ids))

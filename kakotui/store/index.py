@@ -1,0 +1,321 @@
+"""The index: a SQLite cache of every record's list columns and full data, per clone.
+
+It lives at `.git/kakotui/index.sqlite` (never committed), remembers the commit it reflects and
+catches up with `git diff-tree` and `git status` instead of re-reading every file. Deleting it
+loses nothing: the next open rebuilds it, reporting progress.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from kakotui.core.config import Config
+from kakotui.core.ids import is_record_path
+from kakotui.core.record import Summary, summarize
+from kakotui.core.schemas import Schemas
+from kakotui.core.validation import check_text
+from kakotui.store.gitrepo import Git, GitError
+
+INDEX_FORMAT = "3"
+PREFIX = "records/"
+Progress = Callable[[int, int], None]
+
+SUMMARY_COLUMNS = [f.name for f in fields(Summary)]
+COLUMNS = ["path", "blob", *SUMMARY_COLUMNS, "valid", "problems", "worktree", "json"]
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS records (
+    path TEXT PRIMARY KEY,
+    blob TEXT NOT NULL,
+    {", ".join(f"{c} {'INTEGER' if c == 'cost_minor' else 'TEXT'}" for c in SUMMARY_COLUMNS)},
+    valid INTEGER NOT NULL,
+    problems TEXT NOT NULL,
+    worktree INTEGER NOT NULL DEFAULT 0,
+    json TEXT
+);
+CREATE INDEX IF NOT EXISTS records_id ON records(id);
+CREATE INDEX IF NOT EXISTS records_checked ON records(checked_date);
+"""
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """What one catch-up did (for progress messages and benchmarks)."""
+
+    rebuilt: bool
+    changed: int
+    removed: int
+    head: str | None
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(schema_texts: dict[str, str], config_data: dict[str, Any]) -> None:
+    _WORKER["schemas"] = Schemas(schema_texts)
+    _WORKER["config"] = Config.from_data(config_data)
+
+
+def _check_one(args: tuple[str, bytes]) -> tuple[Any, ...]:
+    path, data = args
+    return _row(path, "", data, _WORKER["schemas"], _WORKER["config"], worktree=False)
+
+
+def _row(
+    path: str, blob: str, data: bytes, schemas: Schemas, config: Config, *, worktree: bool
+) -> tuple[Any, ...]:
+    checked = check_text(data, path, schemas, config)
+    summary = summarize(checked.record or {}, config)
+    values = asdict(summary)
+    if not values["id"]:
+        values["id"] = Path(path).stem
+    problems = json.dumps([p.to_dict() for p in checked.problems], ensure_ascii=False)
+    record_json = json.dumps(checked.record, ensure_ascii=False) if checked.record is not None else None
+    return (
+        path,
+        blob,
+        *(values[c] for c in SUMMARY_COLUMNS),
+        1 if checked.valid else 0,
+        problems,
+        1 if worktree else 0,
+        record_json,
+    )
+
+
+class Index:
+    """The per-clone SQLite index of a log."""
+
+    def __init__(self, git: Git, schemas: Schemas, config: Config, *, path: Path | None = None) -> None:
+        self.git = git
+        self.schemas = schemas
+        self.config = config
+        self.path = path or git.git_dir / "kakotui" / "index.sqlite"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(_SCHEMA)
+        self._config_key = (
+            json.dumps(config.data, sort_keys=True) + "|" + json.dumps(schemas.documents, sort_keys=True)
+        )
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- meta ------------------------------------------------------------------------------
+
+    def _meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_meta(self, key: str, value: str | None) -> None:
+        if value is None:
+            self.db.execute("DELETE FROM meta WHERE key = ?", (key,))
+        else:
+            self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    @property
+    def head(self) -> str | None:
+        return self._meta("head")
+
+    def _has_commit(self, sha: str) -> bool:
+        try:
+            self.git.rev_parse(f"{sha}^{{commit}}")
+        except GitError:
+            return False
+        return True
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _upsert(self, rows: Iterable[tuple[Any, ...]]) -> int:
+        placeholders = ", ".join("?" for _ in COLUMNS)
+        cur = self.db.executemany(
+            f"INSERT OR REPLACE INTO records({', '.join(COLUMNS)}) VALUES ({placeholders})", rows
+        )
+        return cur.rowcount
+
+    def _rows_from_blobs(
+        self, entries: Sequence[tuple[str, str]], progress: Progress | None, total: int, done: int = 0
+    ) -> Iterator[tuple[Any, ...]]:
+        """Parse and validate blobs; in parallel across cores when there are many."""
+        by_sha: dict[str, list[str]] = {}
+        for path, sha in entries:
+            by_sha.setdefault(sha, []).append(path)
+        blobs = self.git.cat_blobs(list(by_sha))
+        workers = min(os.cpu_count() or 1, 4)
+        if len(entries) < 2000 or workers < 2:
+            for sha, data in blobs:
+                for path in by_sha[sha]:
+                    yield _row(path, sha, data, self.schemas, self.config, worktree=False)
+                    done += 1
+                    if progress and done % 500 == 0:
+                        progress(done, total)
+        else:
+            texts = {name: json.dumps(doc) for name, doc in self.schemas.documents.items()}
+            with ProcessPoolExecutor(
+                max_workers=workers, initializer=_init_worker, initargs=(texts, self.config.data)
+            ) as pool:
+
+                def jobs() -> Iterator[tuple[str, bytes]]:
+                    for sha, data in blobs:
+                        for path in by_sha[sha]:
+                            yield (path, data)
+
+                shas = {path: sha for path, sha in entries}
+                for row in pool.map(_check_one, jobs(), chunksize=256):
+                    yield (row[0], shas[row[0]], *row[2:])
+                    done += 1
+                    if progress and done % 500 == 0:
+                        progress(done, total)
+        if progress:
+            progress(total, total)
+
+    def rebuild(self, progress: Progress | None = None) -> CatchUp:
+        head = self.git.head()
+        with self.db:
+            self.db.execute("DELETE FROM records")
+            self._set_meta("head", None)
+        entries = (
+            [(p, s) for p, s in self.git.ls_tree(head, PREFIX) if is_record_path(p)]
+            if head is not None
+            else []
+        )
+        total = len(entries)
+        if progress:
+            progress(0, total)
+        with self.db:
+            batch: list[tuple[Any, ...]] = []
+            for row in self._rows_from_blobs(entries, progress, total):
+                batch.append(row)
+                if len(batch) >= 2000:
+                    self._upsert(batch)
+                    batch.clear()
+            self._upsert(batch)
+            self._set_meta("head", head)
+            self._set_meta("format", INDEX_FORMAT)
+            self._set_meta("config", self._config_key)
+        overlay = self._overlay_worktree()
+        return CatchUp(True, total + overlay, 0, head)
+
+    def catch_up(self, progress: Progress | None = None) -> CatchUp:
+        """Bring the index to HEAD plus the work tree's uncommitted record files."""
+        if self._meta("format") != INDEX_FORMAT or self._meta("config") != self._config_key:
+            return self.rebuild(progress)
+        stored = self.head
+        head = self.git.head()
+        changed = removed = 0
+        if stored != head:
+            if stored is None or head is None or not self._has_commit(stored):
+                return self.rebuild(progress)
+            diff = self.git.diff_tree(stored, head, PREFIX)
+            upserts = [
+                (path, new) for status, path, _old, new in diff if status != "D" and is_record_path(path)
+            ]
+            deletes = [path for status, path, _old, _new in diff if status == "D"]
+            with self.db:
+                self.db.executemany("DELETE FROM records WHERE path = ?", [(p,) for p in deletes])
+                changed = (
+                    self._upsert(self._rows_from_blobs(upserts, progress, len(upserts))) if upserts else 0
+                )
+                self._set_meta("head", head)
+            removed = len(deletes)
+        changed += self._overlay_worktree()
+        return CatchUp(False, changed, removed, head)
+
+    def _overlay_worktree(self) -> int:
+        """Index uncommitted edits (hand edits, interrupted saves) so they are listed and validated."""
+        dirty = {path for _code, path in self.git.status(PREFIX) if is_record_path(path)}
+        previously = {row[0] for row in self.db.execute("SELECT path FROM records WHERE worktree = 1")}
+        count = 0
+        with self.db:
+            for path in previously - dirty:  # the edit was committed or reverted: back to HEAD's version
+                self.db.execute("DELETE FROM records WHERE path = ?", (path,))
+                head = self.git.head()
+                sha = dict(self.git.ls_tree(head, path)).get(path) if head else None
+                if sha is not None:
+                    data = self.git.read_blob(sha)
+                    self._upsert([_row(path, sha, data, self.schemas, self.config, worktree=False)])
+                count += 1
+            for path in dirty:
+                file = self.git.root / path
+                if not file.is_file() or file.is_symlink():
+                    self.db.execute("DELETE FROM records WHERE path = ?", (path,))
+                    continue
+                data = file.read_bytes()
+                sha = self.git.blob_sha(data)
+                existing = self.db.execute("SELECT blob FROM records WHERE path = ?", (path,)).fetchone()
+                if existing and existing[0] == sha:
+                    continue
+                self._upsert([_row(path, sha, data, self.schemas, self.config, worktree=True)])
+                count += 1
+        return count
+
+    def put(self, path: str, data: bytes, *, old_head: str | None, new_head: str) -> None:
+        """Record a save made by this clone: one row, and the head moves only if nothing else moved it."""
+        sha = self.git.blob_sha(data)
+        with self.db:
+            self._upsert([_row(path, sha, data, self.schemas, self.config, worktree=False)])
+            if self.head == old_head:
+                self._set_meta("head", new_head)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def query(
+        self,
+        where: str,
+        params: Sequence[Any],
+        *,
+        order: str = "id",
+        limit: int | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> list[sqlite3.Row]:
+        cols = ", ".join(columns or [c for c in COLUMNS if c != "json"])
+        sql = f"SELECT {cols} FROM records WHERE {where} ORDER BY {order}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        self.db.row_factory = sqlite3.Row
+        try:
+            return list(self.db.execute(sql, tuple(params)))
+        finally:
+            self.db.row_factory = None
+
+    def by_id(self, record_id: str) -> sqlite3.Row | None:
+        self.db.row_factory = sqlite3.Row
+        try:
+            row: sqlite3.Row | None = self.db.execute(
+                "SELECT * FROM records WHERE id = ? OR (' ' || aliases || ' ') LIKE ? ORDER BY worktree DESC LIMIT 1",
+                (record_id, f"% {record_id} %"),
+            ).fetchone()
+            return row
+        finally:
+            self.db.row_factory = None
+
+    def ids(self) -> frozenset[str]:
+        return frozenset(r[0] for r in self.db.execute("SELECT id FROM records"))
+
+    def max_seq(self, station: str, year: int) -> int:
+        row = self.db.execute(
+            "SELECT max(id) FROM records WHERE id LIKE ?", (f"{station}-{year:04d}-%",)
+        ).fetchone()
+        if not row or not row[0]:
+            return 0
+        return int(str(row[0]).rsplit("-", 1)[1])
+
+    def counts(self, where: str = "1", params: Sequence[Any] = ()) -> dict[str, int]:
+        return {
+            str(status): int(n)
+            for status, n in self.db.execute(
+                f"SELECT status, count(*) FROM records WHERE {where} GROUP BY status", tuple(params)
+            )
+        }
+
+    def count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM records").fetchone()[0])

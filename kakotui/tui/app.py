@@ -1,0 +1,234 @@
+"""The kakotui terminal UI: `KakotuiApp` over one `ExceptionLog`, and `run_app` for the CLI.
+
+The app owns the log, a lock that serializes the worker threads' use of it, the key map (binding
+ids remapped from keys.yaml files) and the routes between screens: the list, a record's detail,
+the lifecycle forms (kakotui.tui.forms), help and the identity prompt.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import events
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from kakotui.core import yamlio
+from kakotui.core.textsafe import inert
+from kakotui.log import ExceptionLog, LogError, SaveResult
+from kakotui.tui.commands import KakotuiCommands
+from kakotui.tui.detail import DetailScreen
+from kakotui.tui.dialogs import HelpScreen, IdentityScreen
+from kakotui.tui.screens import MainScreen
+
+__all__ = ["FORM_NAMES", "KakotuiApp", "form_registry", "keymap_paths", "load_keymap", "run_app"]
+
+FORM_NAMES = ("new", "edit", "decide", "reship", "contact", "confirm", "close")
+KEYS_FILE = "keys.yaml"
+_THEME = "textual-dark"
+
+
+def keymap_paths(log: ExceptionLog) -> list[Path]:
+    """Where key overrides are read from, weakest first: the person's config, then this clone's."""
+    config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return [Path(config_home) / "kakotui" / KEYS_FILE, log.git.git_dir / "kakotui" / KEYS_FILE]
+
+
+def load_keymap(paths: list[Path]) -> tuple[dict[str, str], list[str]]:
+    """Binding id -> keys (comma-separated) from the files that exist; later files win.
+
+    A file that cannot be used is skipped whole and named in the problems (never an exception).
+    """
+    keymap: dict[str, str] = {}
+    problems: list[str] = []
+    for path in paths:
+        if not path.is_file():
+            continue
+        try:
+            data = yamlio.load(path.read_bytes(), max_bytes=64 * 1024)
+        except (OSError, yamlio.YamlError) as exc:
+            problems.append(f"{path}: {exc}")
+            continue
+        if data is None:
+            continue
+        if not isinstance(data, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in data.items()
+        ):
+            problems.append(f"{path}: expected a mapping of binding id to keys, e.g. `new: ctrl+n`")
+            continue
+        keymap.update({k: v.replace(" ", "") for k, v in data.items()})
+    return keymap, problems
+
+
+class KakotuiApp(App[None]):
+    """Browse, filter and work the exception log."""
+
+    TITLE = "kakotui"
+    CSS_PATH = "kakotui.tcss"
+    COMMANDS = App.COMMANDS | {KakotuiCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+        Binding("question_mark,f1", "help", "Help", id="help"),
+    ]
+
+    def __init__(
+        self,
+        log: ExceptionLog,
+        *,
+        today: date | None = None,
+        cursor_blink: bool = True,
+        keymap: dict[str, str] | None = None,
+    ) -> None:
+        """`today` fixes the date ages are counted from (tests); `keymap` replaces the keys.yaml files."""
+        super().__init__()
+        self.exception_log = log
+        self.log_lock = threading.RLock()
+        """Held around every use of the log from a worker thread (one SQLite connection is shared)."""
+        self.cursor_blink = cursor_blink
+        self._today = today
+        self._keymap_given = keymap
+        self.keymap: dict[str, str] = {}
+        self.main_screen = MainScreen()
+        self.sub_title = self._describe_person()
+
+    # ---------------------------------------------------------------- start
+
+    def today(self) -> date:
+        """The day ages are counted from (fixed in tests)."""
+        return self._today or self.exception_log.today()
+
+    def _describe_person(self) -> str:
+        parts = [inert(self.exception_log.config.name, limit=60, single_line=True)]
+        try:
+            parts.append(self.exception_log.station)
+        except LogError:
+            parts.append("no station")
+        parts.append(
+            inert(self.exception_log.identity.name, limit=40, single_line=True)
+            if self.exception_log.has_identity
+            else "who?"
+        )
+        return " · ".join(parts)
+
+    def on_mount(self) -> None:
+        self.theme = _THEME
+        if self._keymap_given is not None:
+            self.keymap, problems = dict(self._keymap_given), list[str]()
+        else:
+            self.keymap, problems = load_keymap(keymap_paths(self.exception_log))
+        if self.keymap:
+            self.set_keymap(self.keymap)
+        for problem in problems:
+            self.notify(f"key map ignored: {problem}", severity="warning", markup=False)
+        if not self.exception_log.has_identity:
+            self.push_screen(IdentityScreen(), self._identity_given)
+        drafts = self.exception_log.drafts()
+        if drafts:
+            ids = ", ".join(inert(rid, limit=20, single_line=True) for rid, _, _ in drafts[:5])
+            more = f" and {len(drafts) - 5} more" if len(drafts) > 5 else ""
+            self.notify(
+                f"unsaved work from an earlier session: {ids}{more}",
+                title="Drafts",
+                severity="warning",
+                timeout=10,
+                markup=False,
+            )
+
+    def _identity_given(self, result: tuple[str, str] | None) -> None:
+        if result is None:
+            self.notify(
+                "no name set: saving will fail until you set one (kakotui whoami --set)",
+                severity="warning",
+                markup=False,
+            )
+            return
+        name, email = result
+        try:
+            self.exception_log.set_identity(name, email)
+        except Exception as exc:  # a git failure must not end the app
+            self.notify(f"could not save your name: {exc}", severity="error", markup=False)
+            return
+        self.sub_title = self._describe_person()
+        self.notify(f"you are {name} <{email}> in this log", markup=False)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        # Tests and snapshots freeze the blink of every text cursor, forms' included.
+        if not self.cursor_blink and hasattr(event.widget, "cursor_blink"):
+            event.widget.cursor_blink = False
+
+    # ---------------------------------------------------------------- routes
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(self.screen))
+
+    def open_detail(self, record_id: str) -> None:
+        self.push_screen(DetailScreen(record_id))
+
+    def open_form(self, name: str, record_id: str | None) -> None:
+        """Push the lifecycle form `name` for `record_id` (None for a new record)."""
+        if name != "new" and record_id is None:
+            self.notify("no record selected", severity="warning")
+            return
+        forms = form_registry()
+        if forms is None:
+            self.notify("forms not available", severity="warning")
+            return
+        form = forms.get(name)
+        if form is None:
+            self.notify(f"form {name!r} not available", severity="warning", markup=False)
+            return
+        self.push_screen(form(self.exception_log, record_id), self.after_save)
+
+    def after_save(self, result: SaveResult | None) -> None:
+        """A form saved (or was cancelled, result None): refresh the list and any open detail."""
+        if result is None:
+            return
+        self.main_screen.reload(keep_id=result.id)
+        for screen in self.screen_stack:
+            if isinstance(screen, DetailScreen) and screen.record_id == result.id:
+                screen.reload()
+        self.notify(f"saved {result.id}", markup=False)
+
+    def current_record_id(self) -> str | None:
+        """The record the person is looking at: the open detail, else the list cursor."""
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, DetailScreen):
+                return screen.record_id
+            if isinstance(screen, MainScreen):
+                return screen.cursor_id
+        return None
+
+    def run_in_log(self, fn: Callable[[ExceptionLog], Any]) -> Any:
+        """Call `fn(log)` holding the log lock (for main-thread reads while workers may run)."""
+        with self.log_lock:
+            return fn(self.exception_log)
+
+    def get_default_screen(self) -> Screen[Any]:
+        return self.main_screen
+
+
+def form_registry() -> dict[str, Any] | None:
+    """`kakotui.tui.forms.FORMS` (form name -> ModalScreen class), or None while it is missing."""
+    try:
+        from kakotui.tui import forms
+    except ImportError:
+        return None
+    registry = getattr(forms, "FORMS", None)
+    return dict(registry) if registry is not None else None
+
+
+def run_app(log: ExceptionLog, *, today: date | None = None, cursor_blink: bool = True) -> None:
+    """Run the UI on `log` until the person quits (the CLI's `kakotui tui` and `kakotui demo`)."""
+    app = KakotuiApp(log, today=today, cursor_blink=cursor_blink)
+    try:
+        app.run()
+    finally:
+        log.close()

@@ -1,0 +1,121 @@
+"""Unsaved form input kept on disk, so a crash, a power cut or an Escape never loses what was typed.
+
+One plain JSON file per open form, `<git_dir>/kakotui/drafts/form-<kind>-<record id or new>.json`,
+written atomically while the person types and removed when the save succeeds or the draft is
+discarded. The façade's own save drafts live in the same folder under other names; these never
+carry its `action`/`record` keys, so neither side mistakes the other's files.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from kakotui.log import ExceptionLog
+from kakotui.store.gitrepo import atomic_write
+
+__all__ = ["FormDraft", "draft_path", "read_draft", "remove_draft", "restore_draft_forms", "write_draft"]
+
+_PREFIX = "form-"
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
+_MAX_BYTES = 1_000_000  # a draft is typed text; anything bigger is not ours
+
+
+@dataclass(frozen=True)
+class FormDraft:
+    """What a form held when it was last changed: field name -> text, and when and on which version."""
+
+    kind: str
+    record_id: str | None
+    values: dict[str, str]
+    saved_at: str = ""
+    blob: str = ""  # the record version the form was opened on ("" for a new record)
+
+
+def _folder(log: ExceptionLog) -> Path:
+    return log.git.git_dir / "kakotui" / "drafts"
+
+
+def draft_path(log: ExceptionLog, kind: str, record_id: str | None) -> Path:
+    """The draft file of one form; refuses names that could leave the drafts folder."""
+    target = record_id or "new"
+    if not _SAFE.match(kind) or "-" in kind or not _SAFE.match(target):
+        raise ValueError(f"not a form draft name: {kind!r} {target!r}")
+    return _folder(log) / f"{_PREFIX}{kind}-{target}.json"
+
+
+def write_draft(log: ExceptionLog, draft: FormDraft) -> None:
+    data = {
+        "form": draft.kind,
+        "record_id": draft.record_id,
+        "saved_at": draft.saved_at,
+        "blob": draft.blob,
+        "values": draft.values,
+    }
+    payload = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
+    atomic_write(draft_path(log, draft.kind, draft.record_id), payload)
+
+
+def _parse(file: Path) -> FormDraft | None:
+    try:
+        if file.stat().st_size > _MAX_BYTES:
+            return None
+        data = json.loads(file.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    kind, record_id, values = data.get("form"), data.get("record_id"), data.get("values")
+    if not isinstance(kind, str) or not (record_id is None or isinstance(record_id, str)):
+        return None
+    if not isinstance(values, dict):
+        return None
+    clean = {str(k): v for k, v in values.items() if isinstance(v, str)}
+    saved_at = data.get("saved_at")
+    blob = data.get("blob")
+    return FormDraft(
+        kind,
+        record_id,
+        clean,
+        saved_at if isinstance(saved_at, str) else "",
+        blob if isinstance(blob, str) else "",
+    )
+
+
+def read_draft(log: ExceptionLog, kind: str, record_id: str | None) -> FormDraft | None:
+    """The draft of this form, or None (no file, or a file that is not a form draft of this form)."""
+    draft = _parse(draft_path(log, kind, record_id))
+    if draft is None or draft.kind != kind or draft.record_id != record_id:
+        return None
+    return draft
+
+
+def remove_draft(log: ExceptionLog, kind: str, record_id: str | None) -> None:
+    draft_path(log, kind, record_id).unlink(missing_ok=True)
+
+
+def restore_draft_forms(log: ExceptionLog) -> list[tuple[str, str | None]]:
+    """(kind, record id or None) of every form left with unsaved input, oldest file first.
+
+    The app offers these at start: push `FORMS[kind](log, record_id)` and the form fills itself
+    from its draft.
+    """
+    folder = _folder(log)
+    if not folder.is_dir():
+        return []
+    found: list[tuple[float, str, str | None]] = []
+    for file in folder.glob(f"{_PREFIX}*.json"):
+        draft = _parse(file)
+        if draft is None:
+            continue
+        try:
+            if draft_path(log, draft.kind, draft.record_id) != file:
+                continue
+            mtime = file.stat().st_mtime
+        except (ValueError, OSError):
+            continue
+        found.append((mtime, draft.kind, draft.record_id))
+    found.sort(key=lambda item: (item[0], item[1], item[2] or ""))
+    return [(kind, rid) for _, kind, rid in found]

@@ -1,0 +1,318 @@
+"""The short lifecycle steps: decide, vendor contact, customer confirmation, close and reopen.
+
+Each form is one façade call. The choices come from the log's own schema (so a log whose schema
+adds a channel offers it), and the close form checks the rules as the final status changes, so it
+says what is missing ("cannot close as resolved: ...") before anyone presses Save.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from textual.app import ComposeResult
+
+from kakotui.core import lifecycle
+from kakotui.core.money import Money, MoneyError, format_amount
+from kakotui.core.problems import Problem
+from kakotui.log import ExceptionLog, LogError, SaveResult
+from kakotui.tui.forms.base import FieldErrors, FormScreen, Option, parse_money
+
+__all__ = [
+    "CloseForm",
+    "ConfirmForm",
+    "ContactForm",
+    "DecideForm",
+    "ReopenForm",
+    "schema_enum",
+]
+
+DECISION_HINTS = {
+    "reship": "send a replacement; add the reshipment next",
+    "refund": "refund the customer",
+    "return-to-vendor": "send the goods back to the vendor",
+    "accept-as-is": "ship as is, with the customer's consent",
+    "cancel": "cancel the order line",
+}
+
+
+def schema_enum(log: ExceptionLog, definition: str, prop: str | None = None) -> list[str]:
+    """Allowed values of `$defs.<definition>[.properties.<prop>]` in the log's exception schema."""
+    node: Any = log.schemas.documents["exception"].get("$defs", {}).get(definition, {})
+    if prop is not None:
+        node = node.get("properties", {}).get(prop, {})
+    values = node.get("enum", []) if isinstance(node, dict) else []
+    return [str(v) for v in values]
+
+
+def options(values: list[str]) -> list[Option]:
+    return [(v, v) for v in values]
+
+
+def _count(record: dict[str, Any], key: str) -> int:
+    items = record.get(key)
+    return len(items) if isinstance(items, list) else 0
+
+
+def _text(value: str) -> str | None:
+    value = value.strip()
+    return value or None
+
+
+class DecideForm(FormScreen):
+    """What to do about the failure: reship, refund, return to vendor, accept, cancel."""
+
+    KIND = "decide"
+    TITLE = "Decide"
+
+    def initial_values(self) -> dict[str, str]:
+        decision = self.record.get("decision") if isinstance(self.record.get("decision"), dict) else {}
+        assert isinstance(decision, dict)
+        return {"action": str(decision.get("action", "")), "reason": str(decision.get("reason", ""))}
+
+    def compose_fields(self) -> ComposeResult:
+        actions = schema_enum(self.exlog, "decision", "action")
+        yield self.field("action", "Action", self.choice("action", options(actions)), hint=True)
+        yield self.field("reason", "Reason", self.text("reason", placeholder="why (optional)"))
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.on_field_changed("action")
+
+    def on_field_changed(self, name: str) -> None:
+        if name == "action":
+            self.set_hint("action", DECISION_HINTS.get(self.get("action"), ""))
+
+    def field_map(self) -> dict[str, str]:
+        return {"decision.action": "action", "decision.reason": "reason"}
+
+    def collect(self) -> tuple[str, str | None]:
+        action = self.get("action")
+        if not action:
+            raise FieldErrors({"action": "Choose an action"})
+        return action, _text(self.get("reason"))
+
+    def perform(self, payload: tuple[str, str | None]) -> SaveResult:
+        assert self.record_id is not None
+        action, reason = payload
+        return self.exlog.decide(self.record_id, action, reason=reason)
+
+
+class ContactForm(FormScreen):
+    """A vendor contact: how, what was said, the outcome and any amount recovered."""
+
+    KIND = "contact"
+    TITLE = "Vendor contact"
+
+    def initial_values(self) -> dict[str, str]:
+        return {
+            "channel": "chat",
+            "outcome": "pending",
+            "recovered_currency": self.exlog.config.reporting_currency,
+        }
+
+    def header_lines(self) -> list[str]:
+        lines = super().header_lines()
+        qc = self.record.get("qc") if isinstance(self.record.get("qc"), dict) else {}
+        assert isinstance(qc, dict)
+        vendor = str(qc.get("vendor", ""))
+        name = self.exlog.config.vendors.get(vendor, "")
+        charged: dict[str, Decimal] = {}
+        for reship in self.record.get("reshipments") or []:
+            for line in reship.get("costs") or [] if isinstance(reship, dict) else []:
+                if isinstance(line, dict) and line.get("responsible") == "vendor":
+                    try:
+                        money = Money.from_record(line.get("amount"))
+                    except MoneyError:
+                        continue
+                    charged[money.currency] = charged.get(money.currency, Decimal(0)) + money.amount
+        share = " + ".join(f"{format_amount(a)} {c}" for c, a in sorted(charged.items()))
+        extra = f"vendor {vendor}" + (f" ({name})" if name else "")
+        extra += f" · charged to the vendor: {share}" if share else ""
+        return [*lines, extra]
+
+    def compose_fields(self) -> ComposeResult:
+        currencies = list(self.exlog.config.currencies)
+        yield self.field(
+            "channel",
+            "Channel",
+            self.choice("channel", options(schema_enum(self.exlog, "vendor_contact", "channel"))),
+        )
+        yield self.field("summary", "Summary", self.area("summary", placeholder="what was said"))
+        yield self.field(
+            "outcome",
+            "Outcome",
+            self.choice("outcome", options(schema_enum(self.exlog, "vendor_contact", "outcome"))),
+            hint=True,
+        )
+        yield self.field(
+            "recovered",
+            "Recovered",
+            self.text("recovered", placeholder="e.g. 38.50", restrict=r"[0-9. A-Za-z]*", max_length=24),
+            self.choice("recovered_currency", options(currencies)),
+        )
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.on_field_changed("outcome")
+
+    def on_field_changed(self, name: str) -> None:
+        if name == "outcome":
+            needs = self.get("outcome") in ("credit", "refund")
+            self.set_hint("outcome", "state the amount recovered" if needs else "")
+
+    def field_map(self) -> dict[str, str]:
+        n = _count(self.record, "vendor_contacts")
+        return {
+            f"vendor_contacts.{n}.channel": "channel",
+            f"vendor_contacts.{n}.summary": "summary",
+            f"vendor_contacts.{n}.outcome": "outcome",
+            f"vendor_contacts.{n}.recovered": "recovered",
+        }
+
+    def collect(self) -> dict[str, Any]:
+        recovered = parse_money(self.get("recovered"), self.get("recovered_currency"), "recovered")
+        return {
+            "channel": self.get("channel"),
+            "summary": self.get("summary").strip(),
+            "outcome": self.get("outcome"),
+            "recovered": recovered,
+        }
+
+    def perform(self, payload: dict[str, Any]) -> SaveResult:
+        assert self.record_id is not None
+        return self.exlog.contact_vendor(self.record_id, **payload)
+
+
+class ConfirmForm(FormScreen):
+    """The customer's answer: received fine, unhappy, or no response."""
+
+    KIND = "confirm"
+    TITLE = "Customer confirmation"
+
+    def initial_values(self) -> dict[str, str]:
+        current = self.record.get("customer_confirmation")
+        if isinstance(current, dict):
+            return {k: str(current.get(k, "")) for k in ("channel", "outcome", "note")}
+        return {"channel": "chat", "outcome": "received-ok"}
+
+    def compose_fields(self) -> ComposeResult:
+        yield self.field(
+            "channel",
+            "Channel",
+            self.choice("channel", options(schema_enum(self.exlog, "customer_confirmation", "channel"))),
+        )
+        yield self.field(
+            "outcome",
+            "Outcome",
+            self.choice("outcome", options(schema_enum(self.exlog, "customer_confirmation", "outcome"))),
+        )
+        yield self.field("note", "Note", self.area("note", placeholder="optional"))
+
+    def field_map(self) -> dict[str, str]:
+        return {f"customer_confirmation.{k}": k for k in ("channel", "outcome", "note")}
+
+    def collect(self) -> dict[str, Any]:
+        return {
+            "channel": self.get("channel"),
+            "outcome": self.get("outcome"),
+            "note": _text(self.get("note")),
+        }
+
+    def perform(self, payload: dict[str, Any]) -> SaveResult:
+        assert self.record_id is not None
+        return self.exlog.confirm_customer(self.record_id, **payload)
+
+
+class CloseForm(FormScreen):
+    """Close the loop; the rules are checked live, so what is missing shows under the final status."""
+
+    KIND = "close"
+    TITLE = "Close"
+    FALLBACK_FIELD = "final_status"
+
+    def initial_values(self) -> dict[str, str]:
+        return {"final_status": "resolved"}
+
+    def compose_fields(self) -> ComposeResult:
+        statuses = schema_enum(self.exlog, "closure", "final_status")
+        yield self.field(
+            "final_status", "Final status", self.choice("final_status", options(statuses)), hint=True
+        )
+        yield self.field("note", "Note", self.area("note", placeholder="required for written-off and void"))
+
+    def field_map(self) -> dict[str, str]:
+        return {
+            "closure.final_status": "final_status",
+            "closure.note": "note",
+        }
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.preview()
+
+    def on_field_changed(self, name: str) -> None:
+        if name in ("final_status", "note"):
+            self.preview()
+
+    def preview(self) -> list[Problem]:
+        """The problems closing now would meet; shown in place, nothing saved."""
+        if self.load_error or not self.record:
+            return []
+        status = self.get("final_status")
+        if not status:
+            return []
+        try:
+            candidate = lifecycle.close(
+                self.record,
+                final_status=status,
+                at=self.exlog.now(),
+                by=self.exlog.identity.name,
+                note=_text(self.get("note")),
+            )
+        except lifecycle.StepError as exc:
+            problems = [Problem("", exc.field, "step:close", exc.message)]
+        except LogError as exc:
+            problems = [Problem("", "", "identity", str(exc))]
+        else:
+            path = self.loaded.path if self.loaded is not None else None
+            problems = self.exlog.check(candidate, path=path)
+        self.show_problems(problems, focus=False)
+        self.set_hint("final_status", "" if problems else "✓ every closing rule is met", good=not problems)
+        return problems
+
+    def collect(self) -> dict[str, Any]:
+        status = self.get("final_status")
+        if not status:
+            raise FieldErrors({"final_status": "Choose a final status"})
+        return {"final_status": status, "note": _text(self.get("note"))}
+
+    def perform(self, payload: dict[str, Any]) -> SaveResult:
+        assert self.record_id is not None
+        return self.exlog.close_record(self.record_id, **payload)
+
+
+class ReopenForm(FormScreen):
+    """Reopen a closed record; the previous closure is kept in the record's reopenings."""
+
+    KIND = "reopen"
+    TITLE = "Reopen"
+
+    def compose_fields(self) -> ComposeResult:
+        yield self.field("reason", "Reason", self.area("reason", placeholder="why it is reopened"))
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        if self.record and not self.record.get("closure"):
+            self.show_form_errors(["This record is not closed; there is nothing to reopen."])
+
+    def field_map(self) -> dict[str, str]:
+        n = _count(self.record, "reopenings")
+        return {f"reopenings.{n}.reason": "reason", f"reopenings.{n}": "reason"}
+
+    def collect(self) -> str:
+        return self.get("reason").strip()
+
+    def perform(self, payload: str) -> SaveResult:
+        assert self.record_id is not None
+        return self.exlog.reopen(self.record_id, reason=payload)
