@@ -28,7 +28,17 @@ from kakotui.store.query import FIELDS, QueryError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-LIST_COLUMNS = ["id", "status", "checked_date", "vendor", "sku", "failure_code", "cost", "responsible", "inspector"]
+LIST_COLUMNS = [
+    "id",
+    "status",
+    "checked_date",
+    "vendor",
+    "sku",
+    "failure_code",
+    "cost",
+    "responsible",
+    "inspector",
+]
 
 
 class Failed(click.ClickException):
@@ -101,13 +111,21 @@ def _refresh(log: ExceptionLog, quiet: bool = False) -> None:
 
 def _saved(result: SaveResult, fmt: str = "text") -> None:
     if fmt == "json":
-        click.echo(json.dumps({"id": result.id, "path": result.path, "commit": result.commit, "action": result.action}))
+        click.echo(
+            json.dumps(
+                {"id": result.id, "path": result.path, "commit": result.commit, "action": result.action}
+            )
+        )
     else:
         click.echo(f"{result.id}: saved ({result.action}, commit {result.commit[:10]})")
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), help="The log folder (default: the log that contains the current folder).")
+@click.option(
+    "--repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The log folder (default: the log that contains the current folder).",
+)
 @click.version_option(__version__, prog_name="kakotui")
 @click.pass_context
 def main(ctx: click.Context, repo: Path | None) -> None:
@@ -126,7 +144,9 @@ def main(ctx: click.Context, repo: Path | None) -> None:
 
 @main.command()
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--station", required=True, help="This clone's station id, e.g. SZ1 (2-8 upper-case letters/digits).")
+@click.option(
+    "--station", required=True, help="This clone's station id, e.g. SZ1 (2-8 upper-case letters/digits)."
+)
 @click.option("--site", help="Site code (default: the letters of the station id).")
 @click.option("--site-name", help="Human name of the site, e.g. 'Shenzhen warehouse'.")
 @click.option("--name", help="Name of the log.")
@@ -168,7 +188,9 @@ def whoami(ctx: click.Context, set_: tuple[str, str] | None) -> None:
 
 def _row_dict(row: Any, currency: str) -> dict[str, Any]:
     data = {k: row[k] for k in row.keys() if k not in ("search", "json", "problems")}
-    data["cost"] = format_amount(from_minor(row["cost_minor"], currency)) if row["cost_minor"] is not None else None
+    data["cost"] = (
+        format_amount(from_minor(row["cost_minor"], currency)) if row["cost_minor"] is not None else None
+    )
     data["valid"] = bool(row["valid"])
     data["problems"] = json.loads(row["problems"])
     return data
@@ -176,9 +198,16 @@ def _row_dict(row: Any, currency: str) -> dict[str, Any]:
 
 @main.command("list")
 @click.argument("query", nargs=-1)
-@click.option("--sort", default="id", show_default=True, help="Sort key (id, status, age, vendor, sku, code, cost, responsible, inspector, checked, severity); prefix - for descending.")
+@click.option(
+    "--sort",
+    default="id",
+    show_default=True,
+    help="Sort key (id, status, age, vendor, sku, code, cost, responsible, inspector, checked, severity); prefix - for descending.",
+)
 @click.option("--limit", type=click.IntRange(min=1), help="At most N records.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
 @click.pass_context
 @handle_errors
 def list_(ctx: click.Context, query: tuple[str, ...], sort: str, limit: int | None, fmt: str) -> None:
@@ -199,7 +228,9 @@ def list_(ctx: click.Context, query: tuple[str, ...], sort: str, limit: int | No
         writer.writerow([*LIST_COLUMNS, "valid"])
         for r in rows:
             d = _row_dict(r, cur)
-            writer.writerow([d.get(c) if c != "cost" else d["cost"] or "" for c in LIST_COLUMNS] + [d["valid"]])
+            writer.writerow(
+                [d.get(c) if c != "cost" else d["cost"] or "" for c in LIST_COLUMNS] + [d["valid"]]
+            )
         return
     headers = ["ID", "STATUS", "CHECKED", "VENDOR", "SKU", "CODE", f"COST {cur}", "RESPONSIBLE", "INSPECTOR"]
     table = []
@@ -207,12 +238,25 @@ def list_(ctx: click.Context, query: tuple[str, ...], sort: str, limit: int | No
         d = _row_dict(r, cur)
         flag = "" if d["valid"] else " !"
         table.append(
-            [d["id"] + flag, d["status"], d["checked_date"], d["vendor"], d["sku"], d["failure_code"],
-             d["cost"] or "", d["responsible"], d["inspector"]]
+            [
+                d["id"] + flag,
+                d["status"],
+                d["checked_date"],
+                d["vendor"],
+                d["sku"],
+                d["failure_code"],
+                d["cost"] or "",
+                d["responsible"],
+                d["inspector"],
+            ]
         )
     _print_table(headers, table, right={6})
     invalid = sum(1 for r in rows if not r["valid"])
-    click.echo(f"{len(rows)} record(s)" + (f", {invalid} with problems (!): run `kakotui validate`" if invalid else ""), err=True)
+    click.echo(
+        f"{len(rows)} record(s)"
+        + (f", {invalid} with problems (!): run `kakotui validate`" if invalid else ""),
+        err=True,
+    )
 
 
 list_.help = (list_.help or "") + "\n".join(f"      {k:<12} {v}" for k, v in FIELDS.items())
@@ -249,9 +293,15 @@ def show(ctx: click.Context, record_id: str, fmt: str) -> None:
     if fmt == "json":
         click.echo(
             json.dumps(
-                {"id": loaded.id, "path": loaded.path, "valid": loaded.valid, "record": loaded.record,
-                 "problems": [p.to_dict() for p in loaded.problems]},
-                ensure_ascii=False, indent=2,
+                {
+                    "id": loaded.id,
+                    "path": loaded.path,
+                    "valid": loaded.valid,
+                    "record": loaded.record,
+                    "problems": [p.to_dict() for p in loaded.problems],
+                },
+                ensure_ascii=False,
+                indent=2,
             )
         )
     else:
@@ -271,19 +321,30 @@ def show(ctx: click.Context, record_id: str, fmt: str) -> None:
 @click.option("--sku", help="SKU (stored exactly as typed).")
 @click.option("--order", "order_id", help="Order id.")
 @click.option("--code", "failure_code", help="Failure code, e.g. DEFECTIVE-BrokenHinge.")
-@click.option("--severity", type=click.Choice(["minor", "major", "critical"]), default="major", show_default=True)
+@click.option(
+    "--severity", type=click.Choice(["minor", "major", "critical"]), default="major", show_default=True
+)
 @click.option("--title", "item_title", help="Item title.")
 @click.option("--quantity", type=int, default=1, show_default=True)
 @click.option("--description", help="What is wrong (free text).")
-@click.option("--evidence", multiple=True, metavar="[KIND=]LINK", help="Evidence link (http(s) URL or path in the log); KIND photo/video/doc. Repeatable.")
+@click.option(
+    "--evidence",
+    multiple=True,
+    metavar="[KIND=]LINK",
+    help="Evidence link (http(s) URL or path in the log); KIND photo/video/doc. Repeatable.",
+)
 @click.option("--checked-at", help="When checked (RFC 3339; default now).")
 @click.option("--inspector", help="Who checked (default: you).")
 @click.option("--station", help="Station (default: this clone's).")
-@click.option("--from-file", type=click.File("rb"), help="Read the QC fields (YAML mapping) from a file, or - for stdin.")
+@click.option(
+    "--from-file",
+    type=click.File("rb"),
+    help="Read the QC fields (YAML mapping) from a file, or - for stdin.",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.pass_context
 @handle_errors
-def new(ctx: click.Context, from_file: Any, fmt: str, evidence: tuple[str, ...], **fields: Any) -> None:
+def new(ctx: click.Context, /, from_file: Any, fmt: str, evidence: tuple[str, ...], **fields: Any) -> None:
     """Log a new QC failure. Defaults: now, you, this station."""
     log = _open(ctx)
     _refresh(log, quiet=True)
@@ -317,7 +378,13 @@ def _evidence(text: str) -> dict[str, str]:
 
 @main.command()
 @click.argument("record_id")
-@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Set a field by dotted path, e.g. qc.sku=0123 or reshipments.0.tracking=SF123.")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="PATH=VALUE",
+    help="Set a field by dotted path, e.g. qc.sku=0123 or reshipments.0.tracking=SF123.",
+)
 @click.option("--unset", "unsets", multiple=True, metavar="PATH", help="Remove an optional field.")
 @click.pass_context
 @handle_errors
@@ -339,7 +406,12 @@ def edit(ctx: click.Context, record_id: str, sets: tuple[str, ...], unsets: tupl
 
 @main.command()
 @click.argument("record_id")
-@click.option("--action", "action", required=True, type=click.Choice(["reship", "refund", "return-to-vendor", "accept-as-is", "cancel"]))
+@click.option(
+    "--action",
+    "action",
+    required=True,
+    type=click.Choice(["reship", "refund", "return-to-vendor", "accept-as-is", "cancel"]),
+)
 @click.option("--reason", help="Why.")
 @click.option("--at", help="When (RFC 3339; default now).")
 @click.pass_context
@@ -351,14 +423,18 @@ def decide(ctx: click.Context, record_id: str, action: str, reason: str | None, 
     _saved(log.decide(record_id, action, reason=reason, at=at))
 
 
-def _cost_lines(costs: tuple[str, ...], responsible: tuple[str, ...], types: tuple[str, ...], default_currency: str) -> list[CostLine]:
+def _cost_lines(
+    costs: tuple[str, ...], responsible: tuple[str, ...], types: tuple[str, ...], default_currency: str
+) -> list[CostLine]:
     if not costs:
         raise click.UsageError("give at least one --cost AMOUNT (e.g. --cost 38.50CNY)")
     lines = []
     for i, text in enumerate(costs):
         party = responsible[i] if i < len(responsible) else (responsible[-1] if responsible else None)
         if party is None:
-            raise click.UsageError("give --responsible PARTY for the cost (vendor, carrier, warehouse, customer, platform)")
+            raise click.UsageError(
+                "give --responsible PARTY for the cost (vendor, carrier, warehouse, customer, platform)"
+            )
         kind = types[i] if i < len(types) else (types[-1] if types else "freight")
         try:
             money = Money.parse(text, default_currency)
@@ -372,18 +448,49 @@ def _cost_lines(costs: tuple[str, ...], responsible: tuple[str, ...], types: tup
 @click.argument("record_id")
 @click.option("--carrier", help="Carrier id from kakotui.yaml.")
 @click.option("--tracking", help="Tracking number.")
-@click.option("--status", type=click.Choice(["pending", "shipped", "delivered", "lost", "returned"]), default=None, help="Status (default: shipped if a tracking number is given, else pending).")
-@click.option("--cost", "costs", multiple=True, metavar="AMOUNT", help="A cost line, e.g. 38.50CNY. Repeatable; pairs with --responsible and --type by position.")
-@click.option("--responsible", multiple=True, type=click.Choice(["vendor", "carrier", "warehouse", "customer", "platform"]))
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "shipped", "delivered", "lost", "returned"]),
+    default=None,
+    help="Status (default: shipped if a tracking number is given, else pending).",
+)
+@click.option(
+    "--cost",
+    "costs",
+    multiple=True,
+    metavar="AMOUNT",
+    help="A cost line, e.g. 38.50CNY. Repeatable; pairs with --responsible and --type by position.",
+)
+@click.option(
+    "--responsible",
+    multiple=True,
+    type=click.Choice(["vendor", "carrier", "warehouse", "customer", "platform"]),
+)
 @click.option("--type", "types", multiple=True, type=click.Choice(["freight", "goods", "handling", "fees"]))
 @click.option("--note")
 @click.option("--at", help="When (RFC 3339; default now).")
-@click.option("--update", "update", type=int, metavar="N", help="Update reshipment N (status, tracking) instead of adding one.")
+@click.option(
+    "--update",
+    "update",
+    type=int,
+    metavar="N",
+    help="Update reshipment N (status, tracking) instead of adding one.",
+)
 @click.pass_context
 @handle_errors
-def reship(ctx: click.Context, record_id: str, carrier: str | None, tracking: str | None, status: str | None,
-           costs: tuple[str, ...], responsible: tuple[str, ...], types: tuple[str, ...], note: str | None,
-           at: str | None, update: int | None) -> None:
+def reship(
+    ctx: click.Context,
+    record_id: str,
+    carrier: str | None,
+    tracking: str | None,
+    status: str | None,
+    costs: tuple[str, ...],
+    responsible: tuple[str, ...],
+    types: tuple[str, ...],
+    note: str | None,
+    at: str | None,
+    update: int | None,
+) -> None:
     """Create a reshipment with its cost attributed to the responsible parties (or update one)."""
     log = _open(ctx)
     _refresh(log, quiet=True)
@@ -397,24 +504,53 @@ def reship(ctx: click.Context, record_id: str, carrier: str | None, tracking: st
         _saved(log.update_reshipment(record_id, update, **changes))
         return
     lines = _cost_lines(costs, responsible, types, log.config.reporting_currency)
-    _saved(log.reship(record_id, costs=lines, carrier=carrier, tracking=tracking,
-                      status=status or ("shipped" if tracking else "pending"), at=at, note=note))
+    _saved(
+        log.reship(
+            record_id,
+            costs=lines,
+            carrier=carrier,
+            tracking=tracking,
+            status=status or ("shipped" if tracking else "pending"),
+            at=at,
+            note=note,
+        )
+    )
 
 
 @main.command()
 @click.argument("record_id")
-@click.option("--vendor", "who", flag_value="vendor", default=True, help="A contact with the vendor (default).")
+@click.option(
+    "--vendor", "who", flag_value="vendor", default=True, help="A contact with the vendor (default)."
+)
 @click.option("--customer", "who", flag_value="customer", help="The customer's confirmation.")
-@click.option("--channel", type=click.Choice(["chat", "email", "phone", "platform", "in-person"]), default="chat", show_default=True)
+@click.option(
+    "--channel",
+    type=click.Choice(["chat", "email", "phone", "platform", "in-person"]),
+    default="chat",
+    show_default=True,
+)
 @click.option("--summary", help="What was said (vendor contacts).")
-@click.option("--outcome", required=True, help="Vendor: pending, credit, refund, replacement, rejected, no-response. Customer: received-ok, unhappy, no-response.")
+@click.option(
+    "--outcome",
+    required=True,
+    help="Vendor: pending, credit, refund, replacement, rejected, no-response. Customer: received-ok, unhappy, no-response.",
+)
 @click.option("--recovered", help="Amount recovered from the vendor, e.g. 20CNY.")
 @click.option("--note")
 @click.option("--at", help="When (RFC 3339; default now).")
 @click.pass_context
 @handle_errors
-def contact(ctx: click.Context, record_id: str, who: str, channel: str, summary: str | None, outcome: str,
-            recovered: str | None, note: str | None, at: str | None) -> None:
+def contact(
+    ctx: click.Context,
+    record_id: str,
+    who: str,
+    channel: str,
+    summary: str | None,
+    outcome: str,
+    recovered: str | None,
+    note: str | None,
+    at: str | None,
+) -> None:
     """Log a vendor contact (append-only) or the customer's confirmation."""
     log = _open(ctx)
     _refresh(log, quiet=True)
@@ -424,12 +560,18 @@ def contact(ctx: click.Context, record_id: str, who: str, channel: str, summary:
     if not summary:
         raise click.UsageError("a vendor contact needs --summary")
     money = Money.parse(recovered, log.config.reporting_currency) if recovered else None
-    _saved(log.contact_vendor(record_id, channel=channel, summary=summary, outcome=outcome, recovered=money, at=at))
+    _saved(
+        log.contact_vendor(
+            record_id, channel=channel, summary=summary, outcome=outcome, recovered=money, at=at
+        )
+    )
 
 
 @main.command()
 @click.argument("record_id")
-@click.option("--final-status", required=True, type=click.Choice(["resolved", "written-off", "escalated", "void"]))
+@click.option(
+    "--final-status", required=True, type=click.Choice(["resolved", "written-off", "escalated", "void"])
+)
 @click.option("--note", help="Closing note (required for written-off and void).")
 @click.option("--at", help="When (RFC 3339; default now).")
 @click.pass_context
@@ -468,11 +610,19 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
     count, problems = log.validate(list(paths) or None)
     errors = [p for p in problems if p.severity == "error"]
     if fmt == "json":
-        click.echo(json.dumps({"files": count, "problems": [p.to_dict() for p in problems]}, ensure_ascii=False, indent=2))
+        click.echo(
+            json.dumps(
+                {"files": count, "problems": [p.to_dict() for p in problems]}, ensure_ascii=False, indent=2
+            )
+        )
     else:
         _print_problems(problems)
         bad = len({p.file for p in errors})
-        click.echo(f"{count} file(s) checked, " + (f"{len(errors)} problem(s) in {bad} file(s)" if errors else "all valid"), err=True)
+        click.echo(
+            f"{count} file(s) checked, "
+            + (f"{len(errors)} problem(s) in {bad} file(s)" if errors else "all valid"),
+            err=True,
+        )
     if errors:
         sys.exit(1)
 
@@ -508,8 +658,10 @@ def index(ctx: click.Context, rebuild: bool) -> None:
         stats = log.rebuild_index(_bar())
     else:
         stats = log.refresh(_bar())
-    click.echo(f"index at {(stats.head or 'empty')[:10]}: {log.index.count()} record(s)"
-               + (" (rebuilt)" if stats.rebuilt else f", {stats.changed} updated, {stats.removed} removed"))
+    click.echo(
+        f"index at {(stats.head or 'empty')[:10]}: {log.index.count()} record(s)"
+        + (" (rebuilt)" if stats.rebuilt else f", {stats.changed} updated, {stats.removed} removed")
+    )
 
 
 def _bar() -> Callable[[int, int], None]:
@@ -552,7 +704,9 @@ def tui(ctx: click.Context) -> None:
 @main.command()
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--no-tui", is_flag=True, help="Only create the demo log; do not open the UI.")
-@click.option("--records", "count", type=int, default=None, help="Generate this many records instead of the sample set.")
+@click.option(
+    "--records", "count", type=int, default=None, help="Generate this many records instead of the sample set."
+)
 @handle_errors
 def demo(path: Path | None, no_tui: bool, count: int | None) -> None:
     """Make a demo log from the sample records (with a history by several people) and open it."""

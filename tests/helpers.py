@@ -66,8 +66,16 @@ def record(stage: str = "open", rid: str = "SZ1-2026-00001") -> dict[str, Any]:
             "shipped_at": "2026-11-21T15:00:00+08:00",
             "total": {"amount": "38.50", "currency": "CNY"},
             "costs": [
-                {"type": "freight", "amount": {"amount": "30.00", "currency": "CNY"}, "responsible": "vendor"},
-                {"type": "handling", "amount": {"amount": "8.50", "currency": "CNY"}, "responsible": "warehouse"},
+                {
+                    "type": "freight",
+                    "amount": {"amount": "30.00", "currency": "CNY"},
+                    "responsible": "vendor",
+                },
+                {
+                    "type": "handling",
+                    "amount": {"amount": "8.50", "currency": "CNY"},
+                    "responsible": "warehouse",
+                },
             ],
         }
     ]
@@ -93,7 +101,11 @@ def record(stage: str = "open", rid: str = "SZ1-2026-00001") -> dict[str, Any]:
         "channel": "platform",
         "outcome": "received-ok",
     }
-    rec["closure"] = {"final_status": "resolved", "closed_at": "2026-11-24T10:00:00+08:00", "closed_by": "Wang Fang"}
+    rec["closure"] = {
+        "final_status": "resolved",
+        "closed_at": "2026-11-24T10:00:00+08:00",
+        "closed_by": "Wang Fang",
+    }
     return rec
 
 

@@ -27,7 +27,9 @@ class RecordId:
     def parse(cls, text: str) -> RecordId:
         m = ID_RE.match(text.strip().upper()) if isinstance(text, str) else None
         if not m:
-            raise BadId(f"not a record id: {text[:60]!r} (expected STATION-YYYY-NNNNN, e.g. SZ1-2026-00042)")
+            raise BadId(
+                f"not a record id: {str(text)[:60]!r} (expected STATION-YYYY-NNNNN, e.g. SZ1-2026-00042)"
+            )
         return cls(m["station"], int(m["year"]), int(m["seq"]))
 
     def __str__(self) -> str:

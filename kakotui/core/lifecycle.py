@@ -182,11 +182,10 @@ def close(
 
 
 def reopen(record: dict[str, Any], *, at: str, by: str, reason: str) -> dict[str, Any]:
-    closure = record.get("closure")
-    if not closure:
+    if not record.get("closure"):
         raise StepError("closure", "the record is not closed")
     result = clone(record)
-    del result["closure"]
+    closure = result.pop("closure")
     result.setdefault("reopenings", []).append(
         {"at": at, "by": by, "reason": reason, "previous_closure": closure}
     )

@@ -60,8 +60,13 @@ class KeyOrder:
 
     def __init__(self, schema: dict[str, Any]) -> None:
         self._root = schema
+        self._resolved: dict[int, dict[str, Any]] = {}
 
     def _resolve(self, node: dict[str, Any]) -> dict[str, Any]:
+        cached = self._resolved.get(id(node))
+        if cached is not None:
+            return cached
+        key = id(node)
         seen = 0
         while "$ref" in node and seen < 10:
             ref = node["$ref"]
@@ -72,6 +77,7 @@ class KeyOrder:
             merged = {k: v for k, v in node.items() if k != "$ref"}
             node = {**target, **merged}
             seen += 1
+        self._resolved[key] = node
         return node
 
     def apply(self, data: Any, node: dict[str, Any] | None = None) -> Any:
@@ -87,8 +93,20 @@ class KeyOrder:
         return data
 
 
+_ORDERS: dict[int, tuple[dict[str, Any], KeyOrder]] = {}
+
+
+def key_order(schema: dict[str, Any]) -> KeyOrder:
+    """One KeyOrder per schema document (its $ref resolutions are cached)."""
+    cached = _ORDERS.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        cached = (schema, KeyOrder(schema))
+        _ORDERS[id(schema)] = cached
+    return cached[1]
+
+
 def canonical(record: dict[str, Any], schemas: Schemas) -> dict[str, Any]:
-    result: dict[str, Any] = KeyOrder(schemas.documents["exception"]).apply(record)
+    result: dict[str, Any] = key_order(schemas.documents["exception"]).apply(record)
     return result
 
 
@@ -170,15 +188,22 @@ def reporting_cost(record: dict[str, Any], config: Config) -> Decimal | None:
     return total
 
 
-def responsible_parties(record: dict[str, Any]) -> list[str]:
-    """Parties carrying cost, largest share first (amounts compared within each currency)."""
+def responsible_parties(record: dict[str, Any], config: Config | None = None) -> list[str]:
+    """Parties carrying cost, largest share first (compared in the reporting currency where rates exist)."""
     shares: dict[str, Decimal] = {}
     for reship in _dicts(record.get("reshipments")):
+        month = _s(reship.get("created_at"))[:7]
         for line in _dicts(reship.get("costs")):
             try:
-                amount = Money.from_record(line.get("amount")).amount
+                money = Money.from_record(line.get("amount"))
             except MoneyError:
                 continue
+            amount = money.amount
+            if config is not None:
+                converted = convert(
+                    amount, money.currency, config.reporting_currency, config.rates_for(month)
+                )
+                amount = converted if converted is not None else amount
             party = _s(line.get("responsible"))
             shares[party] = shares.get(party, Decimal(0)) + amount
     return [p for p, _ in sorted(shares.items(), key=lambda kv: (-kv[1], kv[0])) if p]
@@ -242,7 +267,7 @@ def summarize(record: dict[str, Any], config: Config | None) -> Summary:
         severity=_s(qc.get("severity")),
         decision=_s(decision.get("action")),
         carrier=_s(reships[-1].get("carrier")) if reships else "",
-        responsible=" ".join(responsible_parties(rec)),
+        responsible=" ".join(responsible_parties(rec, config)),
         cost_minor=cost_minor,
         cost_text=cost_text,
         final_status=_s(closure.get("final_status")),

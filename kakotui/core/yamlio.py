@@ -195,8 +195,6 @@ def load(text: str | bytes, *, max_bytes: int = MAX_BYTES) -> Any:
         size = len(text.encode("utf-8"))
         if size > max_bytes:
             raise YamlError(f"file too large ({size:,} bytes; the limit is {max_bytes:,})")
-    if text.startswith("\ufeff"):
-        text = text[1:]
     try:
         parser = _Parser(text)
         try:

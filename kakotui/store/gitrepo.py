@@ -330,7 +330,9 @@ class Git:
         if not names:
             return
         stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the generator's finally
-        cmd = self._command(["cat-file", "--batch", "--buffer"])
+        # No --buffer: a process forked while we stream (a process pool) inherits git's stdin, so git
+        # may never see end of input; unbuffered, each answer arrives without waiting for it.
+        cmd = self._command(["cat-file", "--batch"])
         try:
             proc = subprocess.Popen(
                 cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=self.env()
@@ -445,7 +447,8 @@ class Git:
         """
         if not changes:
             raise GitError("nothing to save: no files were given")
-        paths = {path: _check_path(path) for path in changes}
+        for path in changes:
+            _check_path(path)
         if "\0" in message:
             raise GitError("refused commit message: it contains a NUL character")
         try:
@@ -465,19 +468,12 @@ class Git:
             # scratch name that `reset` without `from` leaves unwritten, so the only ref update is
             # our compare-and-swap `update-ref` below (fast-import's own would accept any fast-forward).
             scratch = f"refs/kakotui/import-{os.getpid()}".encode()
-            stream = [
-                b"commit ",
-                scratch,
-                b"\nmark :1\nauthor ",
-                author_line,
-                b"\ncommitter ",
-                committer_line,
-            ]
-            stream += [b"\ndata %d\n" % len(msg), msg, b"\n"]
+            stream = [b"commit ", scratch, b"\nmark :1\nauthor ", author_line, b"\ncommitter "]
+            stream += [committer_line, b"\ndata %d\n" % len(msg), msg, b"\n"]
             if head is not None:
                 stream += [b"from ", head.encode(), b"\n"]
             for path, data in changes.items():
-                quoted = _fi_path(paths[path])
+                quoted = _fi_path(path)
                 if data is None:
                     stream += [b"D ", quoted, b"\n"]
                 else:
@@ -497,7 +493,7 @@ class Git:
                     raise HeadMoved(head, self.head(), proc.args)
                 raise _failure(proc.args, proc.returncode, proc.stderr)
 
-            self._update_index(new, {paths[key]: data for key, data in changes.items()})
+            self._update_index(new, changes)
         return new
 
     def _update_index(self, commit: str, changes: Mapping[str, bytes | None]) -> None:

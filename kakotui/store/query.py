@@ -486,7 +486,8 @@ def _text_parts(col: str, values: list[_Value], parts: list[str], params: list[o
         pattern = _ascii_lower(v.pattern)
         prefix = _literal_prefix(pattern)
         if prefix and prefix[-1] < "\U0010ffff" and not "\ud7ff" <= prefix[-1] <= "\udfff":
-            # lets SQLite use an index on lower(col) for `acme*`; the GLOB keeps the exact meaning
+            # an explicit range on lower(col) for `acme*`, so an index serves it even where SQLite does not
+            # derive one from the GLOB itself; the GLOB keeps the exact meaning
             parts.append(f"lower({col}) >= ? AND lower({col}) < ? AND lower({col}) GLOB ?")
             params.extend([prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1), pattern])
         else:
@@ -517,7 +518,7 @@ def _token_part(col: str, v: _Value, parts: list[str], params: list[object]) -> 
     # The cheap GLOB is a necessary condition; the split makes `*` and `?` stop at token boundaries.
     parts.append(
         f"(' ' || lower({col}) || ' ') GLOB ? AND EXISTS (WITH RECURSIVE tok(w, rest) AS ("
-        f"SELECT NULL, lower({col}) || '  ' UNION ALL "
+        f"SELECT NULL, lower({col}) || ' ' UNION ALL "
         "SELECT substr(rest, 1, instr(rest, ' ') - 1), substr(rest, instr(rest, ' ') + 1) "
         "FROM tok WHERE rest <> '') SELECT 1 FROM tok WHERE w <> '' AND w GLOB ?)"
     )
@@ -566,12 +567,12 @@ _SORTS: dict[str, tuple[str, bool]] = {
     "id": ("id", False),
     "status": (_STATUS_ORDER, False),
     "age": ("checked_date", True),
-    "vendor": ("vendor COLLATE NOCASE", False),
-    "sku": ("sku COLLATE NOCASE", False),
-    "code": ("failure_code COLLATE NOCASE", False),
+    "vendor": ("nullif(vendor, '') COLLATE NOCASE", False),
+    "sku": ("nullif(sku, '') COLLATE NOCASE", False),
+    "code": ("nullif(failure_code, '') COLLATE NOCASE", False),
     "cost": ("cost_minor", False),
-    "responsible": ("responsible COLLATE NOCASE", False),
-    "inspector": ("inspector COLLATE NOCASE", False),
+    "responsible": ("nullif(responsible, '') COLLATE NOCASE", False),
+    "inspector": ("nullif(inspector, '') COLLATE NOCASE", False),
     "checked": ("checked_date", False),
     "severity": (_SEVERITY_ORDER, False),
 }
@@ -595,7 +596,7 @@ SORT_KEYS: Mapping[str, str] = MappingProxyType(
 def sort_clause(key: str) -> str:
     """ORDER BY terms (without the keywords) for `key`, e.g. "-cost" or "vendor,-age"; ties by id.
 
-    Empty values sort last in both directions.
+    Empty values (NULL or '') sort last in both directions.
     """
     terms: list[str] = []
     offset = 0

@@ -136,6 +136,7 @@ class DetailScreen(Screen[None]):
                 )
             )
         options.display = bool(links)
+        self.query_one("#detail-qc").set_class(bool(links), "-with-evidence")
 
     def _render_history(self) -> None:
         section = self._history or history_section(None)

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import date
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from kakotui.core.money import MINOR_DIGITS, from_minor
@@ -22,6 +23,7 @@ __all__ = [
     "build_rows",
     "filter_order",
     "format_cost",
+    "id_mask",
     "sort_order",
 ]
 
@@ -107,19 +109,22 @@ def build_rows(records: Iterable[sqlite3.Row | Sequence[Any]], today: date, curr
     """Display tuples from index rows read with INDEX_COLUMNS, in the order given."""
     rows: list[ListRow] = []
     append = rows.append
+    ages: dict[str, int | None] = {}  # many records share a day: parse each date once
     for r in records:
         (rid, status, checked, vendor, sku, code, minor, cost_text, responsible, inspector, valid) = tuple(r)
+        day = _text(checked)
+        age = ages[day] if day in ages else ages.setdefault(day, _age(day, today))
         cost_minor = minor if isinstance(minor, int) else None
         append(
             (
                 _text(rid),
                 "" if valid else INVALID_FLAG,
                 _text(status),
-                _age(_text(checked), today),
+                age,
                 _text(vendor),
                 _text(sku),
                 _text(code),
-                format_cost(cost_minor, _text(cost_text), currency),
+                format_cost(cost_minor, _text(cost_text), currency) if cost_text else "",
                 _text(responsible),
                 _text(inspector),
                 cost_minor,
@@ -141,18 +146,6 @@ def _sort_key(column: str) -> Callable[[ListRow], Any]:
     return lambda row: str(row[cell]).casefold()
 
 
-def _is_empty(column: str, row: ListRow) -> bool:
-    if column == "age":
-        return row[3] is None
-    if column == "cost":
-        return row[10] is None
-    if column in ("id", "status"):
-        return False
-    if column == "flag":
-        return not row[1]
-    return not row[CELL[column]]
-
-
 def sort_order(rows: Sequence[ListRow], column: str, *, descending: bool = False) -> list[int]:
     """Row indexes sorted by `column`; ties keep load (id) order; empty cells last either way.
 
@@ -165,20 +158,31 @@ def sort_order(rows: Sequence[ListRow], column: str, *, descending: bool = False
         if descending:
             order.reverse()
         return order
-    key = _sort_key(column)
-    filled = [i for i, row in enumerate(rows) if not _is_empty(column, row)]
-    empty = [i for i, row in enumerate(rows) if _is_empty(column, row)]
-    # sorted(reverse=True) keeps ties in their original (id) order, as the ascending sort does.
-    filled.sort(key=lambda i: key(rows[i]), reverse=descending)
-    return filled + empty
+    keys = list(map(_sort_key(column), rows))
+    empty = [] if column == "status" else [i for i, key in enumerate(keys) if key is None or key == ""]
+    if empty:
+        gone = set(empty)
+        filled = [i for i in range(len(keys)) if i not in gone]
+    else:
+        filled = list(range(len(keys)))
+    # sort(reverse=True) keeps ties in their original (id) order, as the ascending sort does.
+    filled.sort(key=keys.__getitem__, reverse=descending)
+    filled.extend(empty)
+    return filled
 
 
-def filter_order(rows: Sequence[ListRow], order: Sequence[int], ids: Collection[str] | None) -> list[int]:
-    """The part of `order` whose rows have an id in `ids` (all of `order` when `ids` is None).
+def id_mask(rows: Sequence[ListRow], ids: Collection[str] | None) -> list[bool] | None:
+    """For each row in load order, whether its id is in `ids` (None when no filter applies).
 
-    The membership pass walks the rows in load order; the sort order is applied after it.
+    One pass in load order (C-level map): cheap enough to run on every keystroke's result.
     """
     if ids is None:
+        return None
+    return list(map(ids.__contains__, map(itemgetter(0), rows)))
+
+
+def filter_order(order: Sequence[int], mask: Sequence[bool] | None) -> list[int]:
+    """The part of a sort `order` whose rows the mask keeps (all of `order` when `mask` is None)."""
+    if mask is None:
         return list(order)
-    keep = [row[0] in ids for row in rows]
-    return [i for i in order if keep[i]]
+    return [i for i in order if mask[i]]

@@ -25,7 +25,7 @@ from textual.worker import get_current_worker
 from kakotui.core.textsafe import inert
 from kakotui.store.query import QueryError
 from kakotui.tui.recordview import record_sections
-from kakotui.tui.rows import INDEX_COLUMNS, SORT_CYCLE, ListRow, build_rows, filter_order, sort_order
+from kakotui.tui.rows import INDEX_COLUMNS, SORT_CYCLE, ListRow, build_rows, filter_order, id_mask, sort_order
 from kakotui.tui.table import Column, ExceptionTable
 
 if TYPE_CHECKING:
@@ -75,14 +75,14 @@ def list_columns(currency: str, width: int) -> list[Column]:
         Column("age", "Age", 3, "right"),
         Column("vendor", "Vendor", 14, min_width=8),
         Column("sku", "SKU", 12, min_width=8),
-        Column("code", "Failure code", 22, min_width=12),
+        Column("code", "Failure code", 22, min_width=14),
         Column("cost", f"Cost {inert(currency, limit=3)}", 10, "right"),
         Column("responsible", "Responsible", 11, min_width=8),
         Column("inspector", "Inspector", 14, min_width=8),
     ]
     if width < 110:
         return columns[:-2]
-    if width < 126:
+    if width < 125:
         return columns[:-1]
     return columns
 
@@ -111,6 +111,7 @@ class MainScreen(Screen[None]):
         self._rows: list[ListRow] = []
         self._sorted: list[int] = []
         self._ids: frozenset[str] | None = None  # the filter's ids, None when no filter applies
+        self._mask: list[bool] | None = None  # per row in load order: shown by the filter
         self._query = ""
         self._total_counts: dict[str, int] = {}
         self._counts: dict[str, int] = {}
@@ -166,7 +167,11 @@ class MainScreen(Screen[None]):
         self.reload()
 
     def on_resize(self) -> None:
-        width = self.size.width
+        self.call_after_refresh(self._fit_columns)
+
+    def _fit_columns(self) -> None:
+        """Drop the last columns when the list is narrow (a small terminal, or the preview is open)."""
+        width = self.query_one("#list-pane").size.width or self.size.width
         columns = list_columns(self.kakotui.exception_log.config.reporting_currency, width)
         if len(columns) != self._wide:
             self._wide = len(columns)
@@ -265,6 +270,7 @@ class MainScreen(Screen[None]):
         if self._ids is None:
             self._counts = counts
         self._sorted = sort_order(rows, self._sort_key, descending=self._sort_descending)
+        self._mask = id_mask(rows, self._ids)
         self.table.empty_text = "no exceptions match the filter" if rows else "no exceptions yet: n logs one"
         self._show_rows()
         if keep_id is not None:
@@ -301,7 +307,7 @@ class MainScreen(Screen[None]):
         worker = get_current_worker()
         text = query.strip()
         if not text:
-            app.call_from_thread(self._filtered, "", None, self._total_counts)
+            app.call_from_thread(self._filtered, "", None, None, self._rows, self._total_counts)
             return
         today = app.today()
         try:
@@ -320,12 +326,22 @@ class MainScreen(Screen[None]):
             if not worker.is_cancelled:
                 app.call_from_thread(self._filter_failed, query, QueryError(str(exc), 0, len(query)))
             return
+        rows = self._rows
+        mask = id_mask(rows, ids)  # the pass over every row runs here, off the UI thread
         if not worker.is_cancelled:
-            app.call_from_thread(self._filtered, text, ids, counts)
+            app.call_from_thread(self._filtered, text, ids, mask, rows, counts)
 
-    def _filtered(self, query: str, ids: frozenset[str] | None, counts: dict[str, int]) -> None:
+    def _filtered(
+        self,
+        query: str,
+        ids: frozenset[str] | None,
+        mask: list[bool] | None,
+        rows: list[ListRow],
+        counts: dict[str, int],
+    ) -> None:
         self._query = query
         self._ids = ids
+        self._mask = mask if rows is self._rows else id_mask(self._rows, ids)
         self._counts = counts
         self._filter_error = None
         self.query_one("#filter-error").display = False
@@ -389,7 +405,7 @@ class MainScreen(Screen[None]):
     # ---------------------------------------------------------------- showing
 
     def _show_rows(self) -> None:
-        self._order = filter_order(self._rows, self._sorted, self._ids)
+        self._order = filter_order(self._sorted, self._mask)
         self.table.set_data(self._rows, self._order)
         self._update_status()
 
@@ -426,6 +442,7 @@ class MainScreen(Screen[None]):
         preview.display = not preview.display
         if preview.display:
             self._update_preview()
+        self.call_after_refresh(self._fit_columns)
 
     @on(ExceptionTable.RowHighlighted)
     def _row_highlighted(self, event: ExceptionTable.RowHighlighted) -> None:

@@ -283,6 +283,26 @@ def test_diff_tree_from_nothing_and_prefixes_are_folders_not_patterns(repo: Git)
     assert repo.diff_tree(EMPTY_TREE, "HEAD", "") == repo.diff_tree(None, "HEAD", "")
 
 
+def test_cat_blobs_finishes_while_a_forked_child_holds_its_pipes(repo: Git) -> None:
+    # A process pool forked mid-stream inherits git's stdin, so git never sees end of input: every
+    # answer must reach us without waiting for it (no `--buffer`).
+    save(repo, {"a": b"x" * 100})
+    names = [blob_sha(b"x" * 100)] * 3000  # more than a pipe holds both ways: the feeder is mid-write
+    stream = repo.cat_blobs(names)
+    next(stream)
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child only waits
+        time.sleep(5)
+        os._exit(0)
+    try:
+        started = time.monotonic()
+        assert sum(1 for _ in stream) == 2999
+        assert time.monotonic() - started < 3
+    finally:
+        os.kill(child, 9)
+        os.waitpid(child, 0)
+
+
 def test_cat_blobs_keeps_order_and_names_a_missing_object(repo: Git) -> None:
     save(repo, {"a": b"A\n", "b": b"B\n"})
     a, b = blob_sha(b"A\n"), blob_sha(b"B\n")

@@ -34,8 +34,15 @@ def new_qc(**over: object) -> dict[str, object]:
 def test_init_creates_a_log(tmp_path: Path) -> None:
     lg = make_log(tmp_path / "log")
     root = lg.root
-    for rel in ["kakotui.yaml", "schema/exception.schema.json", "schema/config.schema.json", ".gitattributes",
-                ".github/workflows/kakotui.yml", ".pre-commit-config.yaml", "records/.gitkeep"]:
+    for rel in [
+        "kakotui.yaml",
+        "schema/exception.schema.json",
+        "schema/config.schema.json",
+        ".gitattributes",
+        ".github/workflows/kakotui.yml",
+        ".pre-commit-config.yaml",
+        "records/.gitkeep",
+    ]:
         assert (root / rel).is_file(), rel
     assert git(root, "status", "--porcelain") == ""
     assert "Kakotui-Action: init" in git(root, "log", "-1", "--format=%B")
@@ -83,15 +90,29 @@ def test_invalid_new_writes_nothing_and_names_the_field(log: ExceptionLog) -> No
 def test_lifecycle_through_the_facade(log: ExceptionLog) -> None:
     rid = log.new(new_qc(checked_at="2026-11-20T09:14:00+08:00")).id
     log.decide(rid, "reship", reason="vendor fault", at="2026-11-20T11:00:00+08:00")
-    log.reship(rid, carrier="sf-express", tracking="SF1", status="shipped", at="2026-11-21T10:00:00+08:00",
-               costs=[CostLine("freight", Money.parse("30CNY"), "vendor"),
-                      CostLine("handling", Money.parse("8.50CNY"), "warehouse")])
+    log.reship(
+        rid,
+        carrier="sf-express",
+        tracking="SF1",
+        status="shipped",
+        at="2026-11-21T10:00:00+08:00",
+        costs=[
+            CostLine("freight", Money.parse("30CNY"), "vendor"),
+            CostLine("handling", Money.parse("8.50CNY"), "warehouse"),
+        ],
+    )
     log.update_reshipment(rid, 1, status="delivered", delivered_at="2026-11-23T10:00:00+08:00")
     with pytest.raises(InvalidRecord) as info:
         log.close_record(rid, final_status="resolved", at="2026-11-24T10:00:00+08:00")
     assert "customer_confirmation" in {p.field for p in info.value.problems}
-    log.contact_vendor(rid, channel="chat", summary="credit agreed", outcome="credit",
-                       recovered=Money.parse("30CNY"), at="2026-11-22T10:00:00+08:00")
+    log.contact_vendor(
+        rid,
+        channel="chat",
+        summary="credit agreed",
+        outcome="credit",
+        recovered=Money.parse("30CNY"),
+        at="2026-11-22T10:00:00+08:00",
+    )
     log.confirm_customer(rid, channel="platform", outcome="received-ok", at="2026-11-24T09:00:00+08:00")
     log.close_record(rid, final_status="resolved", at="2026-11-24T10:00:00+08:00")
     actions = git(log.root, "log", "--format=%(trailers:key=Kakotui-Action,valueonly)").split()
@@ -174,7 +195,9 @@ def test_fmt_rewrites_non_canonical_files(log: ExceptionLog) -> None:
     rid = log.new(new_qc()).id
     path = log.root / log.get(rid).path
     canonical = path.read_text()
-    path.write_text(canonical.replace("  sku: HX-2231-BLK\n", "").replace("qc:\n", "qc:\n  sku:   \"HX-2231-BLK\"\n"))
+    path.write_text(
+        canonical.replace("  sku: HX-2231-BLK\n", "").replace("qc:\n", 'qc:\n  sku:   "HX-2231-BLK"\n')
+    )
     changed, problems = log.fmt(check=True)
     assert changed == [log.get(rid).path] and problems == []
     log.fmt()
@@ -186,7 +209,10 @@ def test_identity_from_constructor_authors_commits(tmp_path: Path) -> None:
     lg = ExceptionLog(tmp_path / "log", identity=Identity("Zhang Min", "zhang.min@example.com"))
     lg.refresh()
     lg.new(new_qc())
-    assert git(lg.root, "log", "-1", "--format=%an|%ae|%cn").strip() == "Zhang Min|zhang.min@example.com|Zhang Min"
+    assert (
+        git(lg.root, "log", "-1", "--format=%an|%ae|%cn").strip()
+        == "Zhang Min|zhang.min@example.com|Zhang Min"
+    )
     lg.close()
 
 

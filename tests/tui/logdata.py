@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from kakotui.core.lifecycle import CostLine
 from kakotui.core.money import Money
@@ -134,3 +138,37 @@ def build_log(root: Path) -> ExceptionLog:
     evidence.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     log.refresh()
     return log
+
+
+# ---------------------------------------------------------------- fixtures (imported by the test modules)
+
+
+@pytest.fixture(scope="session")
+def template_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample log, built once per run (30 commits) and copied for each test."""
+    home = tmp_path_factory.mktemp("template-home")
+    (home / ".gitconfig").write_text(
+        "[user]\n\tname = Test Runner\n\temail = runner@tests.invalid\n[init]\n\tdefaultBranch = main\n"
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOME", str(home))
+        mp.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+        mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        mp.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
+        root = tmp_path_factory.mktemp("template") / "log"
+        build_log(root).close()
+    return root
+
+
+@pytest.fixture
+def log_root(template_log: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "log"
+    shutil.copytree(template_log, root, symlinks=True)
+    return root
+
+
+@pytest.fixture
+def log(log_root: Path) -> Iterator[ExceptionLog]:
+    opened = ExceptionLog.open(log_root)
+    yield opened
+    opened.close()

@@ -49,8 +49,13 @@ def test_money_parse_and_minor_units() -> None:
 
 @pytest.mark.parametrize(
     ("stage", "status"),
-    [("open", "open"), ("decided", "decided"), ("reshipping", "reshipping"),
-     ("awaiting", "awaiting-confirmation"), ("closed", "closed")],
+    [
+        ("open", "open"),
+        ("decided", "decided"),
+        ("reshipping", "reshipping"),
+        ("awaiting", "awaiting-confirmation"),
+        ("closed", "closed"),
+    ],
 )
 def test_status_follows_from_the_record(stage: str, status: str) -> None:
     assert status_of(record(stage)) == status
@@ -59,7 +64,12 @@ def test_status_follows_from_the_record(stage: str, status: str) -> None:
 def test_summary_columns() -> None:
     s = summarize(record("closed"), CONFIG)
     assert (s.id, s.status, s.vendor, s.category, s.cost_minor, s.cost_text) == (
-        "SZ1-2026-00001", "closed", "hx-leather", "DEFECTIVE", 3850, "38.50 CNY"
+        "SZ1-2026-00001",
+        "closed",
+        "hx-leather",
+        "DEFECTIVE",
+        3850,
+        "38.50 CNY",
     )
     assert s.responsible == "vendor warehouse"
     assert "hinge" in s.search and s.checked_date == "2026-11-20"
@@ -85,24 +95,39 @@ def test_lifecycle_steps_produce_valid_records() -> None:
     rec = lifecycle.new_exception("SZ1-2026-00001", record()["qc"])
     rec = lifecycle.decide(rec, "reship", "Chen Jing", "2026-11-20T11:00:00+08:00", "vendor fault")
     rec = lifecycle.add_reshipment(
-        rec, created_at="2026-11-21T10:00:00+08:00", carrier="sf-express", tracking="SF1", status="shipped",
-        costs=[lifecycle.CostLine("freight", Money.parse("30CNY"), "vendor"),
-               lifecycle.CostLine("handling", Money.parse("8.50CNY"), "warehouse")],
+        rec,
+        created_at="2026-11-21T10:00:00+08:00",
+        carrier="sf-express",
+        tracking="SF1",
+        status="shipped",
+        costs=[
+            lifecycle.CostLine("freight", Money.parse("30CNY"), "vendor"),
+            lifecycle.CostLine("handling", Money.parse("8.50CNY"), "warehouse"),
+        ],
     )
     assert rec["reshipments"][0]["total"] == {"amount": "38.50", "currency": "CNY"}
     assert rec["reshipments"][0]["ref"] == "SZ1-2026-00001-R1"
     rec = lifecycle.update_reshipment(rec, 0, status="delivered", delivered_at="2026-11-23T12:00:00+08:00")
     rec = lifecycle.add_vendor_contact(
-        rec, at="2026-11-22T10:00:00+08:00", by="Chen Jing", channel="chat", summary="agreed", outcome="credit",
+        rec,
+        at="2026-11-22T10:00:00+08:00",
+        by="Chen Jing",
+        channel="chat",
+        summary="agreed",
+        outcome="credit",
         recovered=Money.parse("30CNY"),
     )
-    rec = lifecycle.confirm(rec, at="2026-11-24T09:00:00+08:00", by="Chen Jing", channel="chat", outcome="received-ok")
+    rec = lifecycle.confirm(
+        rec, at="2026-11-24T09:00:00+08:00", by="Chen Jing", channel="chat", outcome="received-ok"
+    )
     rec = lifecycle.close(rec, final_status="resolved", at="2026-11-24T10:00:00+08:00", by="Wang Fang")
     assert validate_record(rec, SCHEMAS, CONFIG) == []
     assert status_of(rec) == "closed"
     with pytest.raises(lifecycle.StepError):
         lifecycle.close(rec, final_status="resolved", at="2026-11-24T10:00:00+08:00", by="x")
-    reopened = lifecycle.reopen(rec, at="2026-11-25T10:00:00+08:00", by="Wang Fang", reason="customer came back")
+    reopened = lifecycle.reopen(
+        rec, at="2026-11-25T10:00:00+08:00", by="Wang Fang", reason="customer came back"
+    )
     assert status_of(reopened) == "awaiting-confirmation"
     assert reopened["reopenings"][0]["previous_closure"] == rec["closure"]
     assert validate_record(reopened, SCHEMAS, CONFIG) == []
@@ -133,7 +158,12 @@ def test_canonical_text_orders_keys_by_schema() -> None:
     text = to_text(shuffled, SCHEMAS)
     assert text == to_text(rec, SCHEMAS)
     lines = text.splitlines()
-    assert lines[:4] == ["schema_version: 1", "id: SZ1-2026-00001", "qc:", "  checked_at: '2026-11-20T09:14:00+08:00'"]
+    assert lines[:4] == [
+        "schema_version: 1",
+        "id: SZ1-2026-00001",
+        "qc:",
+        "  checked_at: '2026-11-20T09:14:00+08:00'",
+    ]
     assert text.index("decision:") < text.index("reshipments:") < text.index("closure:")
 
 

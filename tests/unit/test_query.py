@@ -79,7 +79,8 @@ ROWS = [
          cost_minor=10000, checked_date="2026-11-04"),
     _row(5, vendor="acme", status="closed", final_status="resolved", decision="refund", responsible="warehouse",
          cost_minor=10001, checked_date="2026-10-31", description="broken HINGE pin"),
-    _row(6, status="closed", final_status="void", decision="cancel", cost_minor=0, checked_date="2026-10-15"),
+    _row(6, status="closed", final_status="void", decision="cancel", cost_minor=0, checked_date="2026-10-15",
+         responsible=""),
     _row(7, station="GZ1", site="GZ", vendor="initech", aliases="SZ1-2026-00099 SZ9-2026-00001"),
     _row(8, sku="50%OFF"),
     _row(9, sku="500FF"),
@@ -458,6 +459,7 @@ def test_query_error_is_frozen_but_raisable_everywhere() -> None:
 
 
 def test_sort_keys_ascending_and_descending(db: sqlite3.Connection) -> None:
+    no_party = ALL - {2, 3, 4, 5, 17, 18}  # NULL or ''
     nulls_by_id = [7, 1, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 20]  # GZ1-... sorts before SZ1-...
     assert ordered(db, "cost") == [6, 3, 2, 19, 4, 5, 18, *nulls_by_id]
     assert ordered(db, "-cost") == [18, 5, 4, 19, 2, 3, 6, *nulls_by_id]
@@ -475,7 +477,16 @@ def test_sort_keys_ascending_and_descending(db: sqlite3.Connection) -> None:
     assert ordered(db, "inspector")[:3] == [1, 3, 14]
     assert ordered(db, "sku")[:2] == [8, 9]
     assert ordered(db, "code")[:2] == [4, 1]
-    assert ordered(db, "responsible")[:6] == [4, 17, 2, 3, 5, 18]
+    assert ordered(db, "responsible") == [
+        4,
+        17,
+        2,
+        3,
+        5,
+        18,
+        *[n for n in ordered(db, "id") if n in no_party],
+    ]
+    assert ordered(db, "-responsible")[:6] == [18, 5, 3, 2, 17, 4]
     assert ordered(db, "vendor,-cost")[:5] == [5, 1, 2, 4, 3]
     assert ordered(db, "VENDOR, -cost") == ordered(db, "vendor,-cost")
 

@@ -48,8 +48,14 @@ def test_timestamp_without_offset_is_rejected() -> None:
         (lambda r: r["qc"].update(quantity=0), ("qc.quantity", "schema:minimum")),
         (lambda r: r.update(colour="red"), ("", "schema:unknown-field")),
         (lambda r: r.update(id="SZ1-26-1"), ("id", "schema:pattern")),
-        (lambda r: r["qc"].update(evidence=[{"kind": "photo", "link": "../../etc/passwd"}]), ("qc.evidence.0.link", "schema:link")),
-        (lambda r: r["qc"].update(evidence=[{"kind": "photo", "link": "javascript:alert(1)"}]), ("qc.evidence.0.link", "schema:link")),
+        (
+            lambda r: r["qc"].update(evidence=[{"kind": "photo", "link": "../../etc/passwd"}]),
+            ("qc.evidence.0.link", "schema:link"),
+        ),
+        (
+            lambda r: r["qc"].update(evidence=[{"kind": "photo", "link": "javascript:alert(1)"}]),
+            ("qc.evidence.0.link", "schema:link"),
+        ),
         (lambda r: r["qc"].update(sku="HX 2231"), ("qc.sku", "schema:pattern")),
     ],
 )

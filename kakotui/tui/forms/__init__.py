@@ -11,9 +11,10 @@ from __future__ import annotations
 from textual.screen import ModalScreen
 
 from kakotui.log import SaveResult
-from kakotui.tui.forms.base import FieldErrors, FormInput, FormScreen
+from kakotui.tui.forms.base import FormScreen
 from kakotui.tui.forms.capture import EditExceptionForm, NewExceptionForm
 from kakotui.tui.forms.drafts import FormDraft, read_draft, remove_draft, restore_draft_forms
+from kakotui.tui.forms.fields import FieldErrors, FormInput
 from kakotui.tui.forms.reship import ReshipForm
 from kakotui.tui.forms.steps import CloseForm, ConfirmForm, ContactForm, DecideForm, ReopenForm
 

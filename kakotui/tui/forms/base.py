@@ -11,7 +11,7 @@ draft on every change (debounced), so nothing typed is lost to a crash or an Esc
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from textual import on
@@ -20,154 +20,33 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.suggester import SuggestFromList
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Input, Label, Select, Static, TextArea
-from textual.widgets.select import InvalidSelectValueError
+from textual.widgets import Button, Footer, Input, Select, Static, TextArea
 
-from kakotui.core.money import Money, MoneyError
 from kakotui.core.problems import InvalidRecord, Problem
-from kakotui.core.record import status_of
 from kakotui.core.textsafe import inert
 from kakotui.log import ExceptionLog, Loaded, LogError, SaveResult
 from kakotui.store.gitrepo import GitError
 from kakotui.tui.forms.drafts import FormDraft, read_draft, remove_draft, write_draft
+from kakotui.tui.forms.fields import (
+    FieldErrors,
+    FormInput,
+    Option,
+    describe,
+    field_for,
+    field_row,
+    make_area,
+    make_input,
+    make_select,
+    put_value,
+    record_summary,
+    value_of,
+)
 
-__all__ = ["FieldErrors", "FormInput", "FormScreen", "Option", "parse_money", "record_summary"]
+__all__ = ["DRAFT_DELAY", "FormScreen"]
 
-Option = tuple[str | Content, str]
 DRAFT_DELAY = 0.4  # seconds of quiet typing before the draft is written
-
-
-class FieldErrors(Exception):
-    """Raised by `collect` when typed text cannot become a value (field name -> message)."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-
-
-def parse_money(text: str, currency: str, field: str) -> Money | None:
-    """`38.50` (in the chosen currency) or `38.50 USD`; None when empty; FieldErrors otherwise."""
-    if not text.strip():
-        return None
-    try:
-        return Money.parse(text, default_currency=currency or None)
-    except MoneyError:
-        raise FieldErrors(
-            {field: f"not an amount: {inert(text, 30, single_line=True)} (e.g. 38.50)"}
-        ) from None
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else "" if value is None else str(value)
-
-
-def record_summary(record: dict[str, Any]) -> list[str]:
-    """Two or three short lines that say where a record stands (plain text; show it through `inert`)."""
-    qc = record.get("qc") if isinstance(record.get("qc"), dict) else {}
-    assert isinstance(qc, dict)
-    try:
-        status = status_of(record)
-    except (AttributeError, TypeError):
-        status = "?"
-    first = " · ".join(
-        p
-        for p in (
-            _text(record.get("id")),
-            status,
-            _text(qc.get("vendor")),
-            f"SKU {_text(qc.get('sku'))}" if qc.get("sku") else "",
-            _text(qc.get("failure_code")),
-            _text(qc.get("severity")),
-        )
-        if p
-    )
-    steps: list[str] = []
-    decision = record.get("decision")
-    if isinstance(decision, dict):
-        steps.append(f"decided {_text(decision.get('action'))}")
-    for i, reship in enumerate(record.get("reshipments") or []):
-        if isinstance(reship, dict):
-            total = reship.get("total") if isinstance(reship.get("total"), dict) else {}
-            assert isinstance(total, dict)
-            money = f" {_text(total.get('amount'))} {_text(total.get('currency'))}" if total else ""
-            carrier = f" {_text(reship.get('carrier'))}" if reship.get("carrier") else ""
-            steps.append(f"R{i + 1} {_text(reship.get('status'))}{carrier}{money}")
-    contacts = [c for c in record.get("vendor_contacts") or [] if isinstance(c, dict)]
-    if contacts:
-        steps.append(f"vendor: {_text(contacts[-1].get('outcome'))}")
-    confirmation = record.get("customer_confirmation")
-    if isinstance(confirmation, dict):
-        steps.append(f"customer: {_text(confirmation.get('outcome'))}")
-    closure = record.get("closure")
-    if isinstance(closure, dict):
-        steps.append(f"closed {_text(closure.get('final_status'))}")
-    return [first, " · ".join(steps)] if steps else [first]
-
-
-class FormInput(Input):
-    """An Input that completes from a list of values (Right arrow takes the suggestion).
-
-    For a `closed` field (only listed values are valid: vendors, codes, carriers) Tab and Enter take the
-    suggestion too, so `hx⇥` fills `hx-leather`. Open fields (SKU) never change what was typed unless
-    asked with Right: a new SKU that happens to prefix an old one must stay as typed.
-    """
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("tab", "take_and_next", "Next field", show=False),
-    ]
-
-    def __init__(
-        self,
-        value: str = "",
-        *,
-        choices: Sequence[str] = (),
-        closed: bool = False,
-        advance: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(value, **kwargs)
-        self.closed = closed
-        self.advance = advance  # Enter moves to the next field instead of saving
-        self._choices: list[str] = []
-        self._choice_set: frozenset[str] = frozenset()
-        self.set_choices(choices)
-
-    def set_choices(self, choices: Iterable[str]) -> None:
-        self._choices = list(dict.fromkeys(c for c in choices if c))
-        self._choice_set = frozenset(self._choices)
-        self.suggester = SuggestFromList(self._choices, case_sensitive=False) if self._choices else None
-
-    @property
-    def choices(self) -> list[str]:
-        return self._choices
-
-    def completion(self) -> str | None:
-        """The listed value this text would complete to (the same one the faded suggestion shows)."""
-        typed = self.value.casefold()
-        if not typed:
-            return None
-        return next((c for c in self._choices if c.casefold().startswith(typed)), None)
-
-    def take_suggestion(self) -> bool:
-        if not self.closed or self.value in self._choice_set or not self.cursor_at_end:
-            return False
-        match = self.completion()
-        if match is None or match == self.value:
-            return False
-        self.value = match
-        self.cursor_position = len(match)
-        return True
-
-    def action_take_and_next(self) -> None:
-        self.take_suggestion()
-        self.screen.focus_next()
-
-    async def action_submit(self) -> None:
-        self.take_suggestion()
-        await super().action_submit()
 
 
 class FormScreen(ModalScreen[SaveResult | None]):
@@ -271,6 +150,13 @@ class FormScreen(ModalScreen[SaveResult | None]):
     FormScreen .field-line > Select {
         width: 30;
     }
+    FormScreen .field-line > Input.short {
+        width: 12;
+    }
+    FormScreen .field-line > Select.cur {
+        width: 8;
+        margin-left: 1;
+    }
     FormScreen .field-hint {
         width: auto;
         max-width: 40;
@@ -321,9 +207,10 @@ class FormScreen(ModalScreen[SaveResult | None]):
         self.restored: FormDraft | None = None
         if not self.load_error:
             draft = read_draft(log, self.KIND, record_id)
-            if draft is not None and any(draft.values.get(k, "") != v for k, v in self.baseline.items()):
+            typed = draft.typed() if draft is not None else {}
+            if any(v != self.baseline.get(k, "") for k, v in typed.items()):
                 self.restored = draft
-                self.start_values.update(draft.values)
+                self.start_values.update(typed)
         self._labels: dict[str, str] = {}
         self._draft_timer: Timer | None = None
         self._saving = False
@@ -389,76 +276,22 @@ class FormScreen(ModalScreen[SaveResult | None]):
     def value0(self, name: str) -> str:
         return self.start_values.get(name, "")
 
-    def text(
-        self,
-        name: str,
-        *,
-        placeholder: str = "",
-        choices: Sequence[str] = (),
-        closed: bool = False,
-        advance: bool = False,
-        restrict: str | None = None,
-        max_length: int = 0,
-    ) -> FormInput:
-        return FormInput(
-            self.value0(name),
-            choices=choices,
-            closed=closed,
-            advance=advance,
-            placeholder=placeholder,
-            restrict=restrict,
-            max_length=max_length,
-            compact=True,
-            select_on_focus=False,
-            id=f"f-{name}",
-            classes="fc",
-        )
+    def text(self, name: str, **options: Any) -> FormInput:
+        """A single-line field (options: placeholder, choices, closed, advance, restrict, max_length, short)."""
+        return make_input(name, self.value0(name), **options)
 
     def choice(
         self, name: str, options: Sequence[Option], *, prompt: str = "choose…", required: bool = True
     ) -> Select[str]:
-        """A Select; a required one that opens on a valid value offers no blank."""
-        legal = {value for _, value in options}
-        start = self.value0(name)
-        select: Select[str] = Select(
-            options,
-            prompt=prompt,
-            allow_blank=not (required and start in legal),
-            value=start if start in legal else Select.NULL,
-            compact=True,
-            id=f"f-{name}",
-            classes="fc",
-        )
-        return select
+        return make_select(name, self.value0(name), options, prompt=prompt, required=required)
 
     def area(self, name: str, *, placeholder: str = "") -> TextArea:
-        return TextArea(
-            self.value0(name),
-            soft_wrap=True,
-            tab_behavior="focus",
-            compact=True,
-            show_line_numbers=False,
-            placeholder=placeholder,
-            id=f"f-{name}",
-            classes="fc",
-        )
+        return make_area(name, self.value0(name), placeholder=placeholder)
 
     def field(self, name: str, label: str, control: Widget, *more: Widget, hint: bool = False) -> Widget:
         """A labelled row: the control(s) (and a hint to their right), the error line under them."""
         self._labels[name] = label
-        line: list[Widget] = [control, *more]
-        if hint:
-            line.append(Static("", id=f"h-{name}", classes="field-hint", markup=False))
-        return Horizontal(
-            Label(label, classes="field-label"),
-            Vertical(
-                Horizontal(*line, classes="field-line"),
-                Static("", id=f"e-{name}", classes="field-error", markup=False),
-                classes="field-main",
-            ),
-            id=f"row-{name}",
-            classes="field",
-        )
+        return field_row(name, label, [control, *more], hint=hint)
 
     # -- layout ------------------------------------------------------------------------------
 
@@ -503,38 +336,14 @@ class FormScreen(ModalScreen[SaveResult | None]):
     def controls(self) -> list[Widget]:
         return [w for w in self.query(".fc") if w.id and w.id.startswith("f-")]
 
-    @staticmethod
-    def value_of(widget: Widget) -> str:
-        if isinstance(widget, Input):
-            return widget.value
-        if isinstance(widget, Select):
-            value = widget.value
-            return "" if value is Select.NULL else str(value)
-        if isinstance(widget, TextArea):
-            return widget.text
-        return ""
-
     def values(self) -> dict[str, str]:
-        return {w.id[2:]: self.value_of(w) for w in self.controls() if w.id}
+        return {w.id[2:]: value_of(w) for w in self.controls() if w.id}
 
     def get(self, name: str) -> str:
-        return self.value_of(self.query_one(f"#f-{name}"))
+        return value_of(self.query_one(f"#f-{name}"))
 
     def put(self, name: str, value: str) -> None:
-        widget = self.query_one(f"#f-{name}")
-        if isinstance(widget, Input):
-            widget.value = value
-            widget.cursor_position = len(value)
-        elif isinstance(widget, Select):
-            if not value:
-                widget.clear()
-            else:
-                try:
-                    widget.value = value
-                except InvalidSelectValueError:
-                    widget.clear()
-        elif isinstance(widget, TextArea):
-            widget.text = value
+        put_value(self.query_one(f"#f-{name}"), value)
 
     def is_dirty(self) -> bool:
         return any(v != self.baseline.get(k, "") for k, v in self.values().items())
@@ -573,9 +382,10 @@ class FormScreen(ModalScreen[SaveResult | None]):
         try:
             if self.is_dirty():
                 blob = self.loaded.blob if self.loaded is not None else ""
-                write_draft(
-                    self.exlog, FormDraft(self.KIND, self.record_id, self.values(), self.exlog.now(), blob)
+                draft = FormDraft(
+                    self.KIND, self.record_id, self.values(), self.exlog.now(), blob, self.baseline
                 )
+                write_draft(self.exlog, draft)
             else:
                 remove_draft(self.exlog, self.KIND, self.record_id)
         except OSError as exc:
@@ -611,30 +421,12 @@ class FormScreen(ModalScreen[SaveResult | None]):
         error = next(iter(found), None)
         if error is None:
             return False
-        error.update(Content(inert("\n".join(messages))))
+        text = messages[0] if len(messages) == 1 else "\n".join(f"• {m}" for m in messages)
+        error.update(Content(inert(text)))
         error.set_class(bool(messages), "-shown")
         for row in self.query(f"#row-{name}"):
             row.set_class(bool(messages), "-invalid")
         return True
-
-    def widget_for(self, path: str, mapping: dict[str, str]) -> str | None:
-        parts = path.split(".") if path else []
-        for size in range(len(parts), 0, -1):
-            name = mapping.get(".".join(parts[:size]))
-            if name is not None:
-                return name
-        return None
-
-    def describe(self, problem: Problem, name: str, home: str | None) -> str:
-        message = problem.message
-        if home is not None and problem.field == home:
-            if message.startswith(("is ", "must ", "needs ", "has ")):
-                label = self._labels.get(name, name).strip()
-                return f"{label} {message}"
-            return message
-        if home is not None and problem.field.startswith(home + "."):
-            return f"{problem.field[len(home) + 1 :]}: {message}"
-        return f"{problem.field}: {message}" if problem.field else message
 
     def show_problems(
         self, problems: Sequence[Problem], local: dict[str, str] | None = None, *, focus: bool = True
@@ -650,9 +442,11 @@ class FormScreen(ModalScreen[SaveResult | None]):
             per_field.setdefault(name, []).append(message)
         general: list[str] = []
         for problem in problems:
-            target = self.widget_for(problem.field, mapping) or self.FALLBACK_FIELD
+            target = field_for(problem.field, mapping) or self.FALLBACK_FIELD
             if target and self.query(f"#e-{target}"):
-                per_field.setdefault(target, []).append(self.describe(problem, target, homes.get(target)))
+                per_field.setdefault(target, []).append(
+                    describe(problem, self._labels.get(target, target), homes.get(target))
+                )
             else:
                 general.append(f"{problem.field}: {problem.message}" if problem.field else problem.message)
         shown: list[str] = []

@@ -22,13 +22,15 @@ from kakotui.core.commits import commit_message
 from kakotui.core.config import Config
 from kakotui.core.record import canonical, clone
 from kakotui.log import ExceptionLog, LogError, SaveResult
-from kakotui.tui.forms.base import FieldErrors, FormInput, FormScreen
+from kakotui.tui.forms.base import FormScreen
 from kakotui.tui.forms.drafts import remove_draft
+from kakotui.tui.forms.fields import FieldErrors, FormInput
 
 __all__ = ["EditExceptionForm", "NewExceptionForm", "failure_codes", "past_skus"]
 
 SEVERITIES = ("minor", "major", "critical")
 QC_TEXT_FIELDS = ("vendor", "sku", "order_id", "failure_code", "item_title")
+REQUIRED = ("vendor", "sku", "order_id", "failure_code", "severity")
 _VIDEO = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
 _DOC = (".pdf", ".doc", ".docx", ".txt", ".xls", ".xlsx", ".csv", ".md", ".eml")
 _SKU_LIMIT = 50_000  # most recent SKUs offered for completion
@@ -121,7 +123,9 @@ class _QcForm(FormScreen):
             hint=True,
         )
         yield self.field("severity", "Severity", self.choice("severity", [(s, s) for s in SEVERITIES]))
-        yield self.field("quantity", "Quantity", self.text("quantity", restrict=r"[0-9]*", max_length=6))
+        yield self.field(
+            "quantity", "Quantity", self.text("quantity", restrict=r"[0-9]*", max_length=6, short=True)
+        )
         yield self.field("item_title", "Item title", self.text("item_title", max_length=300))
         yield self.field("description", "Description", self.area("description"))
         yield self.field("evidence", "Evidence", self.area("evidence", placeholder="links, one per line"))
@@ -153,15 +157,18 @@ class _QcForm(FormScreen):
 
     def on_field_changed(self, name: str) -> None:
         config = self.exlog.config
+        if name not in ("vendor", "failure_code"):
+            return
+        text = self.get(name).strip()
+        completion = self.query_one(f"#f-{name}", FormInput).completion()
         if name == "vendor":
-            vendor = self.get("vendor").strip()
-            self.set_hint("vendor", config.vendors.get(vendor, "not a listed vendor" if vendor else ""))
-        elif name == "failure_code":
-            code = self.get("failure_code").strip()
+            known = config.vendors.get(text) or (config.vendors.get(completion) if completion else None)
+            self.set_hint(name, known or ("not a listed vendor" if text else ""))
+        else:
+            code = text if text in config.codes else completion
             category = config.category_of(code) if code else None
             label = config.categories.get(category, "") if category else ""
-            known = code in config.codes
-            self.set_hint("failure_code", label if known else ("not in the taxonomy" if code else ""))
+            self.set_hint(name, label or ("not in the taxonomy" if text else ""))
 
     def read_qc(self, existing: dict[str, Any]) -> dict[str, Any]:
         """The QC mapping the fields say, laid over `existing` (empty text removes an optional field)."""
@@ -175,12 +182,21 @@ class _QcForm(FormScreen):
         if self.EDITS_HEADER:
             qc["checked_at"] = values.get("checked_at", "").strip()
             qc["inspector"] = values.get("inspector", "").strip()
+        errors = {
+            name: f"{self._labels.get(name, name)} is required"
+            for name in (*REQUIRED, *(("checked_at", "inspector") if self.EDITS_HEADER else ()))
+            if not qc.get(name)
+        }
         quantity = values.get("quantity", "").strip()
         if not quantity:
-            raise FieldErrors({"quantity": "Quantity is required"})
-        if not quantity.isdigit():
-            raise FieldErrors({"quantity": "Quantity must be a whole number"})
-        qc["quantity"] = int(quantity)
+            errors["quantity"] = "Quantity is required"
+        elif not quantity.isdigit():
+            errors["quantity"] = "Quantity must be a whole number"
+        else:
+            qc["quantity"] = int(quantity)
+        if errors:
+            # Said here, all at once: the schema names only one missing field at a time.
+            raise FieldErrors(errors)
         return {k: v for k, v in qc.items() if v not in ("", [], None)}
 
 

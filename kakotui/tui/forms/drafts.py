@@ -32,6 +32,13 @@ class FormDraft:
     values: dict[str, str]
     saved_at: str = ""
     blob: str = ""  # the record version the form was opened on ("" for a new record)
+    base: dict[str, str] | None = None  # what the fields held when the form opened (None: unknown)
+
+    def typed(self) -> dict[str, str]:
+        """Only what the person changed: laid over a fresh form, it keeps others' later edits."""
+        if self.base is None:
+            return dict(self.values)
+        return {k: v for k, v in self.values.items() if v != self.base.get(k, "")}
 
 
 def _folder(log: ExceptionLog) -> Path:
@@ -53,6 +60,7 @@ def write_draft(log: ExceptionLog, draft: FormDraft) -> None:
         "saved_at": draft.saved_at,
         "blob": draft.blob,
         "values": draft.values,
+        "base": draft.base,
     }
     payload = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
     atomic_write(draft_path(log, draft.kind, draft.record_id), payload)
@@ -75,12 +83,14 @@ def _parse(file: Path) -> FormDraft | None:
     clean = {str(k): v for k, v in values.items() if isinstance(v, str)}
     saved_at = data.get("saved_at")
     blob = data.get("blob")
+    base = data.get("base")
     return FormDraft(
         kind,
         record_id,
         clean,
         saved_at if isinstance(saved_at, str) else "",
         blob if isinstance(blob, str) else "",
+        {str(k): v for k, v in base.items() if isinstance(v, str)} if isinstance(base, dict) else None,
     )
 
 

@@ -25,7 +25,8 @@ from kakotui.core.lifecycle import CostLine
 from kakotui.core.money import Money, MoneyError, format_amount
 from kakotui.core.textsafe import inert
 from kakotui.log import SaveResult
-from kakotui.tui.forms.base import FieldErrors, FormScreen, Option
+from kakotui.tui.forms.base import FormScreen
+from kakotui.tui.forms.fields import FieldErrors, FormInput, Option
 from kakotui.tui.forms.steps import options, schema_enum
 
 __all__ = ["ReshipForm"]
@@ -51,7 +52,7 @@ class ReshipForm(FormScreen):
     ]
 
     DEFAULT_CSS = """
-    ReshipForm .cost-line {
+    ReshipForm #cost-lines, ReshipForm .cost-line {
         height: auto;
     }
     ReshipForm .cost-cells {
@@ -142,9 +143,9 @@ class ReshipForm(FormScreen):
         index = self.open_index
         if index is not None:
             current = self.reshipments[index]
-            ref, status = str(current.get("ref", f"R{index + 1}")), str(current.get("status", ""))
+            status = str(current.get("status", ""))
             targets: list[Option] = [
-                (Content(inert(f"Update {ref} ({status})", 60, single_line=True)), "update"),
+                (Content(inert(f"Update R{index + 1} ({status})", 40, single_line=True)), "update"),
                 (f"New reshipment R{len(self.reshipments) + 1}", "new"),
             ]
             yield self.field("target", "Reshipment", self.choice("target", targets))
@@ -253,7 +254,9 @@ class ReshipForm(FormScreen):
             )
         elif name in ("carrier", "u_carrier") and self.query(f"#f-{name}"):
             carrier = self.get(name).strip()
-            known = self.exlog.config.carriers.get(carrier)
+            completion = self.query_one(f"#f-{name}", FormInput).completion()
+            carriers = self.exlog.config.carriers
+            known = carriers.get(carrier) or (carriers.get(completion) if completion else None)
             self.set_hint(name, known or ("not a listed carrier" if carrier else ""))
         elif name.startswith("cost-"):
             self._update_total()

@@ -16,7 +16,8 @@ from kakotui.core import lifecycle
 from kakotui.core.money import Money, MoneyError, format_amount
 from kakotui.core.problems import Problem
 from kakotui.log import ExceptionLog, LogError, SaveResult
-from kakotui.tui.forms.base import FieldErrors, FormScreen, Option, parse_money
+from kakotui.tui.forms.base import FormScreen
+from kakotui.tui.forms.fields import FieldErrors, Option, parse_money
 
 __all__ = [
     "CloseForm",
@@ -148,8 +149,10 @@ class ContactForm(FormScreen):
         yield self.field(
             "recovered",
             "Recovered",
-            self.text("recovered", placeholder="e.g. 38.50", restrict=r"[0-9. A-Za-z]*", max_length=24),
-            self.choice("recovered_currency", options(currencies)),
+            self.text(
+                "recovered", placeholder="38.50", restrict=r"[0-9. A-Za-z]*", max_length=24, short=True
+            ),
+            self.choice("recovered_currency", options(currencies)).add_class("cur"),
         )
 
     def on_mount(self) -> None:
