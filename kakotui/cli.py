@@ -187,7 +187,7 @@ def whoami(ctx: click.Context, set_: tuple[str, str] | None) -> None:
 
 
 def _row_dict(row: Any, currency: str) -> dict[str, Any]:
-    data = {k: row[k] for k in row.keys() if k not in ("search", "json", "problems")}
+    data = {k: row[k] for k in row.keys() if k not in ("search", "json", "problems")}  # noqa: SIM118 (sqlite3.Row iterates values)
     data["cost"] = (
         format_amount(from_minor(row["cost_minor"], currency)) if row["cost_minor"] is not None else None
     )
@@ -725,3 +725,15 @@ def demo(path: Path | None, no_tui: bool, count: int | None) -> None:
         click.echo(f"try: kakotui --repo {log.root} list status:open", err=True)
         return
     run_app(log)
+
+
+# -- audit trail: log, blame, diff (issue 4) ------------------------------------------------------
+
+
+# -- reports (issue 5) -------------------------------------------------------------------------------
+
+
+# -- sync and the merge driver (issue 6) -----------------------------------------------------------
+
+
+# -- import and export (issue 7) -------------------------------------------------------------------

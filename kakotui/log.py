@@ -613,6 +613,14 @@ class ExceptionLog:
     def summary_of(self, record: dict[str, Any]) -> Any:
         return summarize(record, self.config)
 
+    # -- audit trail: history, blame, semantic diff, the PR gate (issue 4) ---------------------
+
+    # -- reports (issue 5) -------------------------------------------------------------------
+
+    # -- sync between sites (issue 6) ----------------------------------------------------------
+
+    # -- import and export (issue 7) -----------------------------------------------------------
+
 
 def _identity_from_git(git: Git) -> Identity:
     name = os.environ.get("KAKOTUI_USER", "").strip()

@@ -187,7 +187,7 @@ def test_full_lifecycle_on_the_command_line(repo: Path) -> None:
 
 def test_edit_sets_typed_values(repo: Path) -> None:
     run(repo, *NEW)
-    code, out, _ = run(repo, "edit", "SZ1-2026-00001", "--set", "qc.sku=NO", "--set", "qc.quantity=2")
+    code, _, _ = run(repo, "edit", "SZ1-2026-00001", "--set", "qc.sku=NO", "--set", "qc.quantity=2")
     assert code == 0
     text = (repo / "records/2026/SZ1/000/SZ1-2026-00001.yaml").read_text()
     assert "sku: 'NO'" in text and "quantity: 2" in text
