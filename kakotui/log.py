@@ -335,6 +335,7 @@ class ExceptionLog:
             file = self.root / path
             if create and file.exists():
                 raise LogError(f"{rid} already exists; it was created by someone else in the meantime")
+            current: bytes | None = None
             if not create:
                 if not file.exists():
                     raise LogError(f"no record {rid} to update")
@@ -344,12 +345,19 @@ class ExceptionLog:
                         f"{rid} was changed by someone else since you opened it; reload it and apply your change again"
                     )
             old_head = self.git.head()
-            atomic_write(file, text)
             try:
+                atomic_write(file, text)
                 commit = self.git.commit_files({path: text}, msg, who, expected_head=old_head)
-            except GitError:
-                # Leave the new file in place only if there is a draft to recover it from; restore otherwise.
-                raise
+            except (GitError, OSError) as exc:
+                # The save did not happen: put the previous version back; the draft keeps the person's input.
+                try:
+                    if current is None:
+                        file.unlink(missing_ok=True)
+                    else:
+                        atomic_write(file, current)
+                except OSError:
+                    pass
+                raise LogError(f"could not save {rid}: {exc}; your input is kept as a draft") from None
             self.index.put(path, text, old_head=old_head, new_head=commit)
         draft.unlink(missing_ok=True)
         maybe_maintain(self.git)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.resources
 import json
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
@@ -19,15 +18,12 @@ _MAX_ERRORS = 50
 
 
 def packaged_schema_dir() -> Path:
-    """The schema folder shipped with kakotui (inside the wheel, or the checkout's schema/)."""
-    try:
-        files = importlib.resources.files("kakotui.schema")
-        candidate = Path(str(files))
+    """The schema folder shipped with kakotui: inside the installed package, or the checkout's schema/."""
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "schema", package.parent / "schema"):
         if (candidate / SCHEMA_FILES["exception"]).is_file():
             return candidate
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parent.parent.parent / "schema"
+    raise FileNotFoundError(f"kakotui's JSON Schemas are missing (looked in {package / 'schema'})")
 
 
 def load_schema_texts(folder: Path | None = None) -> dict[str, str]:

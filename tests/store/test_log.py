@@ -237,3 +237,28 @@ def test_git_fsck_is_clean_after_saves(log: ExceptionLog) -> None:
     for i in range(5):
         log.new(new_qc(sku=f"SKU-{i}"))
     subprocess.run(["git", "-C", str(log.root), "fsck", "--strict"], check=True, capture_output=True)
+
+
+def test_failed_commit_restores_file_and_keeps_draft(log: ExceptionLog) -> None:
+    rid = log.new(new_qc()).id
+    path = log.root / log.get(rid).path
+    before_text, before_head = path.read_text(), git(log.root, "rev-parse", "HEAD")
+    # A live git process in the repo and a ref lock it could be holding: the save must give up cleanly.
+    holder = subprocess.Popen(
+        ["git", "-C", str(log.root), "cat-file", "--batch"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL
+    )
+    lock = log.root / ".git/refs/heads/main.lock"
+    lock.write_text("")
+    try:
+        with pytest.raises(LogError, match="kept as a draft"):
+            log.edit(rid, [("qc.sku", "CHANGED-1")])
+    finally:
+        holder.communicate()
+        lock.unlink()
+    assert path.read_text() == before_text
+    assert git(log.root, "rev-parse", "HEAD") == before_head
+    assert git(log.root, "status", "--porcelain") == ""
+    drafts = log.drafts()
+    assert [(d[0], d[1], d[2]["qc"]["sku"]) for d in drafts] == [(rid, "edit", "CHANGED-1")]
+    log.edit(rid, [("qc.sku", "CHANGED-1")])  # once the fault clears, the same save works
+    assert log.drafts() == []
