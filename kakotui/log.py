@@ -25,7 +25,9 @@ from kakotui.core.problems import InvalidRecord, Problem
 from kakotui.core.record import canonical, format_time, summarize, to_text
 from kakotui.core.schemas import SCHEMA_FILES, Schemas, load_schema_texts, packaged_schema_dir
 from kakotui.core.validation import check_text, validate_record
+from kakotui.store import history as audit
 from kakotui.store import query as querylang
+from kakotui.store import review
 from kakotui.store.gitrepo import Git, GitError, Identity, atomic_write, init_repo, maybe_maintain, repo_lock
 from kakotui.store.index import CatchUp, Index, Progress
 from kakotui.store.scaffold import scaffold_files
@@ -35,6 +37,10 @@ __all__ = ["ExceptionLog", "InvalidRecord", "LogError", "Problem", "SaveResult"]
 
 class LogError(Exception):
     """Something the person must fix before going on (not a data problem of one record)."""
+
+
+class IdTaken(LogError):
+    """The id chosen for a new record was taken by another save in the meantime."""
 
 
 @dataclass(frozen=True)
@@ -330,11 +336,12 @@ class ExceptionLog:
         text = to_text(record, self.schemas).encode("utf-8")
         who = self.identity
         msg = message or commit_message(action, canonical(record, self.schemas), self.config)
-        draft = self._write_draft(str(rid), record, action)
+        draft = self._write_draft(str(rid), record, action, text)
         with repo_lock(self.git.git_dir):
+            self._recover_interrupted(skip=draft)
             file = self.root / path
             if create and file.exists():
-                raise LogError(f"{rid} already exists; it was created by someone else in the meantime")
+                raise IdTaken(f"{rid} already exists; it was created by someone else in the meantime")
             current: bytes | None = None
             if not create:
                 if not file.exists():
@@ -363,12 +370,54 @@ class ExceptionLog:
         maybe_maintain(self.git)
         return SaveResult(str(rid), path, commit, action, msg)
 
-    def _write_draft(self, record_id: str, record: dict[str, Any], action: str) -> Path:
+    def _write_draft(self, record_id: str, record: dict[str, Any], action: str, text: bytes) -> Path:
+        """Keep the person's input until the commit exists: a crash leaves it to be offered back."""
         folder = self.git.git_dir / "kakotui" / "drafts"
         folder.mkdir(parents=True, exist_ok=True)
         draft = folder / f"{record_id}.json"
-        atomic_write(draft, json.dumps({"action": action, "record": record}, ensure_ascii=False).encode())
+        payload = {"action": action, "record": record, "text": text.decode("utf-8")}
+        atomic_write(draft, json.dumps(payload, ensure_ascii=False).encode())
         return draft
+
+    def recover(self) -> list[str]:
+        """Undo the file writes of saves that were interrupted before their commit (their drafts stay)."""
+        with repo_lock(self.git.git_dir):
+            return self._recover_interrupted()
+
+    def _recover_interrupted(self, skip: Path | None = None) -> list[str]:
+        """Called under the repo lock: a draft whose text is in the work tree but not in HEAD is a save that
+        crashed between the write and the commit; put HEAD's version back so the tree matches the history."""
+        folder = self.git.git_dir / "kakotui" / "drafts"
+        if not folder.is_dir():
+            return []
+        recovered = []
+        head = self.git.head()
+        for draft in sorted(folder.glob("*.json")):
+            if draft == skip:
+                continue
+            try:
+                data = json.loads(draft.read_text("utf-8"))
+                text = str(data["text"]).encode("utf-8")
+                path = RecordId.parse(draft.stem).path
+            except (ValueError, KeyError, TypeError, BadId, OSError):
+                continue
+            file = self.root / path
+            for temp in file.parent.glob(f".{file.name}.*.tmp"):  # a write killed before its rename
+                temp.unlink(missing_ok=True)
+            if not file.is_file() or file.read_bytes() != text:
+                continue
+            committed = dict(self.git.ls_tree(head, path)).get(path) if head else None
+            if committed == self.git.blob_sha(text):
+                # The commit happened; the crash may have come before git's index was updated.
+                self.git.run("reset", "-q", "HEAD", "--", path)
+                draft.unlink(missing_ok=True)
+                continue
+            if committed is None:
+                file.unlink()
+            else:
+                atomic_write(file, self.git.read_blob(committed))
+            recovered.append(draft.stem)
+        return recovered
 
     def drafts(self) -> list[tuple[str, str, dict[str, Any]]]:
         """Saves that did not finish (crash, failed commit): (id, action, record) to offer back."""
@@ -403,9 +452,15 @@ class ExceptionLog:
         qc.setdefault("site", self.config.stations.get(station, ""))
         qc.setdefault("quantity", 1)
         year = int(str(qc["checked_at"])[:4]) if str(qc["checked_at"])[:4].isdigit() else self.today().year
-        rid = record_id or self.next_id(year, station)
-        record = lifecycle.new_exception(rid, qc)
-        return self.save(record, "create", create=True)
+        for _attempt in range(20):
+            rid = record_id or self.next_id(year, station)
+            try:
+                return self.save(lifecycle.new_exception(rid, qc), "create", create=True)
+            except IdTaken:
+                if record_id:
+                    raise
+                self.discard_draft(rid)  # someone else took this id meanwhile: take the next one
+        raise LogError("could not allocate a free id (too many concurrent saves); try again")
 
     def _step(
         self, record_id: str, action: str, fn: Callable[[dict[str, Any]], dict[str, Any]]
@@ -623,11 +678,404 @@ class ExceptionLog:
 
     # -- audit trail: history, blame, semantic diff, the PR gate (issue 4) ---------------------
 
+    def _history_path(self, record_id: str) -> tuple[str, str]:
+        """(id, path) of a record to read the history of: current, former (alias) or deleted ids."""
+        try:
+            rid = str(RecordId.parse(record_id))
+        except BadId as exc:
+            raise LogError(str(exc)) from None
+        row = self.index.by_id(rid)
+        if row is None:
+            return rid, RecordId.parse(rid).path
+        return str(row["id"]), str(row["path"])
+
+    def history(self, record_id: str) -> audit.RecordHistory:
+        """The record's changes from git, oldest first, field by field, following renumbering.
+
+        Iterating the result gives the `HistoryEntry`s; `problems` says where the story is incomplete
+        (shallow clone, renamed by hand). Raises LogError (bad id) or audit.HistoryError (unknown record).
+        """
+        rid, path = self._history_path(record_id)
+        return audit.record_history(self.git, path, record_id=rid)
+
+    def blame(self, record_id: str) -> audit.Blame:
+        """For each field of the record, the commit (author, date, action) that set its current value."""
+        return audit.record_blame(self.history(record_id))
+
+    def diff(
+        self, rev_a: str | None = None, rev_b: str | None = None, *, staged: bool = False
+    ) -> review.LogDiff:
+        """Records added, changed, removed from `rev_a` (HEAD) to `rev_b` / the index / the work tree."""
+        return review.log_diff(self.git, rev_a, rev_b, staged=staged)
+
+    def validate_since(self, rev: str) -> tuple[int, list[Problem], review.Since]:
+        """The PR gate: validate what changed since `rev` plus every rule those changes can break elsewhere.
+
+        (files checked, every problem, the change). The index must be caught up (`refresh`).
+        """
+        since = review.changes_since(self.git, rev, self.index)
+        if since.check_all or since.check_paths:
+            count, problems = self.validate(
+                None if since.check_all else [self.root / p for p in since.check_paths]
+            )
+        else:
+            count, problems = 0, load_config((self.root / CONFIG_FILE).read_bytes(), self.schemas)[1]
+        return count, list(dict.fromkeys(problems + since.problems)), since
+
     # -- reports (issue 5) -------------------------------------------------------------------
+
+    def report(
+        self,
+        name: str,
+        *,
+        since: date | None = None,
+        until: date | None = None,
+        vendors: Sequence[str] = (),
+        stations: Sequence[str] = (),
+        at: str | None = None,
+        now: datetime | None = None,
+        progress: Progress | None = None,
+        **options: Any,
+    ) -> Any:
+        """Compute report `name` (kakotui.reports.REPORTS) from the index, or from the log at revision `at`.
+
+        Returns a `kakotui.reports.model.Report`; render it with `kakotui.reports.render.render`.
+        The caller catches the index up first (`refresh`). `--at` builds and caches an index of that
+        commit the first time (a full read of its records). Raises LogError for what must be fixed
+        (a missing FX rate, an unknown revision, a bad option).
+        """
+        from kakotui.reports import ReportError, compute
+        from kakotui.reports.model import Filters
+        from kakotui.store.reportdata import open_facts
+
+        try:
+            filters = Filters(
+                since,
+                until,
+                tuple(v.strip().lower() for v in vendors),
+                tuple(s.strip().upper() for s in stations),
+            )
+            facts = open_facts(
+                self.git, self.index, at=at, first_commits=name in ("audit", "meeting"), progress=progress
+            )
+            try:
+                return compute(name, facts, filters, now=now or datetime.now(self.config.tz), **options)
+            finally:
+                facts.close()
+        except (ReportError, GitError) as exc:
+            raise LogError(str(exc)) from None
 
     # -- sync between sites (issue 6) ----------------------------------------------------------
 
+    from kakotui.sync import engine as _sync  # kept in this section; may move to the module imports
+
+    def sync(
+        self,
+        remote: str = "origin",
+        *,
+        dry_run: bool = False,
+        to_bundle: Path | str | None = None,
+        from_bundle: Path | str | None = None,
+        progress: Callable[[str], None] | None = None,
+        allow_loopback_http: bool = False,
+    ) -> _sync.SyncSummary:
+        """Exchange records with another site through a git remote, or a bundle file for offline sites.
+
+        Fetch, renumber colliding local records, merge field by field, validate what came in, update
+        the index, push (retried when someone pushed meanwhile). Raises `SyncError` (a partial summary
+        attached) or `RemoteNotAllowed`. `allow_loopback_http` is for the test suite's local server.
+        """
+        if to_bundle is not None and from_bundle is not None:
+            raise LogError("give --to-bundle or --from-bundle, not both")
+        syncer = self._sync.Syncer(
+            self.git,
+            self.schemas,
+            self.config,
+            lambda: self.identity,
+            progress=progress,
+            allow_loopback_http=allow_loopback_http,
+        )
+        if to_bundle is not None:
+            return syncer.to_bundle(Path(to_bundle))
+        try:
+            if from_bundle is not None:
+                summary = syncer.from_bundle(Path(from_bundle), dry_run=dry_run)
+            else:
+                summary = syncer.sync(remote, dry_run=dry_run)
+        except self._sync.SyncError as exc:
+            if exc.summary is not None and not dry_run:
+                self._after_sync(exc.summary)
+            raise
+        if not dry_run:
+            self._after_sync(summary)
+        return summary
+
+    def _after_sync(self, summary: _sync.SyncSummary) -> None:
+        if summary.settings_changed:
+            self.schemas = self._load_schemas()
+            config, _problems = load_config((self.root / CONFIG_FILE).read_bytes(), self.schemas)
+            if config is not None:
+                self.config = config
+            if self._index is not None:
+                self._index.close()
+                self._index = None
+        self.refresh()
+
+    def conflicts(self, record_id: str | None = None) -> list[_sync.ConflictNote]:
+        """Fields kept with two values by sync, waiting for a person (one record, or the whole log)."""
+        if record_id is not None:
+            loaded = self._current(record_id)
+            assert loaded.record is not None
+            return self._sync.conflict_notes(loaded.id, loaded.record)
+        rows = self.index.query("json LIKE ?", ['%"conflicts": [%'], columns=["id", "json"])
+        return [n for row in rows for n in self._sync.conflict_notes(str(row["id"]), json.loads(row["json"]))]
+
+    def resolve(self, record_id: str, choices: dict[str, str]) -> SaveResult:
+        """Resolve kept conflicts: field path -> "ours" or "theirs"; one commit (action merge)."""
+        from kakotui.sync import resolve as resolving
+        from kakotui.sync.merge import ResolveError
+
+        loaded = self._current(record_id)
+        assert loaded.record is not None
+        try:
+            done = resolving.resolve(
+                self.git,
+                self.schemas,
+                self.config,
+                self.index,
+                self.identity,
+                path=loaded.path,
+                record=loaded.record,
+                blob=loaded.blob,
+                choices=choices,
+            )
+        except ResolveError as exc:
+            raise LogError(f"{loaded.id}: {exc}") from None
+        return SaveResult(done.id, done.path, done.commit, "merge", done.message)
+
+    @staticmethod
+    def merge_driver(base: Path, ours: Path, theirs: Path, path: str) -> int:
+        """git's merge driver for records (`kakotui merge-driver %O %A %B %P`): 0 merged, 1 not."""
+        from kakotui.sync.driver import run_driver
+
+        return run_driver(base, ours, theirs, path)
+
     # -- import and export (issue 7) -----------------------------------------------------------
+
+    # Imported here rather than at the top so that this section stays the only part issue 7 touches.
+    from kakotui.interchange import exporter as _exporter
+    from kakotui.interchange import importer as _importer
+    from kakotui.interchange import mapping as _mapping
+    from kakotui.interchange import sheets as _sheets
+
+    def check_many(
+        self, items: Sequence[tuple[dict[str, Any], str]], progress: Progress | None = None
+    ) -> list[list[Problem]]:
+        """`check` for many (record, path) pairs: schema + rules, known ids read once, two processes when many."""
+        return self._importer.validate_many(
+            items, self.schemas, self.config, self.index.ids(), progress=progress
+        )
+
+    def save_many(
+        self,
+        records: Sequence[dict[str, Any]],
+        action: str,
+        message: str,
+        *,
+        expected: dict[str, str | None] | None = None,
+        progress: Progress | None = None,
+    ) -> str:
+        """Validate every record, write them all atomically and commit them as ONE commit; the commit id.
+
+        `expected[id]` is the blob a record's file must hold now (None or absent: a new record whose file
+        must not exist). Raises InvalidRecord (every problem, nothing written) or LogError; on any failure
+        no file is left changed and HEAD has not moved.
+        """
+        items: list[tuple[dict[str, Any], str]] = []
+        for record in records:
+            try:
+                items.append((record, RecordId.parse(str(record.get("id", ""))).path))
+            except BadId as exc:
+                raise InvalidRecord([Problem("", "id", "schema:pattern", str(exc))]) from None
+        problems = [p for found in self.check_many(items) for p in found if p.severity == "error"]
+        if problems:
+            raise InvalidRecord(problems)
+        return self._save_checked(items, action, message, expected or {}, progress)
+
+    def _save_checked(
+        self,
+        items: Sequence[tuple[dict[str, Any], str]],
+        action: str,
+        message: str,
+        expected: dict[str, str | None],
+        progress: Progress | None,
+    ) -> str:
+        from kakotui.interchange.batch import Conflict, commit_many, index_row
+
+        if action not in ("import", "merge", "renumber", "edit"):
+            raise LogError(f"save_many: action {action!r} is not a bulk action")
+        if "Kakotui-Action:" not in message:
+            message = message.rstrip("\n") + f"\n\nKakotui-Action: {action}\n"
+        files: dict[str, bytes] = {}
+        records: dict[str, dict[str, Any]] = {}
+        want: dict[str, str | None] = {}
+        for record, path in items:
+            ordered = canonical(record, self.schemas)
+            files[path] = yamlio.dump(ordered).encode("utf-8")  # to_text without ordering twice
+            records[path] = ordered
+            want[path] = expected.get(str(record["id"]))
+        try:
+            commit, old_head = commit_many(self.git, files, want, message, self.identity, progress=progress)
+        except Conflict as exc:
+            raise LogError(f"{exc}; nothing was saved: run the import again") from None
+        rows = [index_row(path, data, records[path], self.config) for path, data in files.items()]
+        with self.index.db:
+            self.index._upsert(rows)
+            if self.index.head == old_head:
+                self.index._set_meta("head", commit)
+        maybe_maintain(self.git)
+        return commit
+
+    def read_sheet(self, path: Path | str, *, sheet: str | None = None) -> _sheets.Sheet:
+        """A CSV or XLSX file as header and rows (LogError with a clear message if it cannot be read)."""
+        try:
+            return self._sheets.read_sheet(path, sheet=sheet)
+        except self._sheets.SheetError as exc:
+            raise LogError(str(exc)) from None
+
+    def load_mapping(self, path: Path | str) -> _mapping.ColumnMapping:
+        try:
+            text = Path(path).read_bytes()
+        except OSError as exc:
+            raise LogError(f"cannot read the mapping {path}: {exc.strerror or exc}") from None
+        try:
+            return self._mapping.load_mapping(text, name=Path(path).name)
+        except self._mapping.MappingError as exc:
+            raise LogError(
+                "the mapping file is not valid:\n" + "\n".join(f"  {p}" for p in exc.problems)
+            ) from None
+
+    def propose_mapping(self, sheet: _sheets.Sheet) -> _mapping.ColumnMapping:
+        """The mapping import would use for `sheet` without a mapping file (write it with `mapping_text`)."""
+        return self._mapping.propose(sheet.headers, sheet.rows, source=sheet.name)
+
+    def plan_import(
+        self,
+        sheet: _sheets.Sheet,
+        *,
+        mapping: _mapping.ColumnMapping | None = None,
+        station: str | None = None,
+        progress: _importer.PhaseProgress | None = None,
+    ) -> _importer.ImportPlan:
+        """Everything importing `sheet` would create, update and report, with nothing written."""
+        if station is not None and station not in self.config.stations:
+            raise LogError(
+                f"unknown station {station!r}; kakotui.yaml lists: {', '.join(self.config.stations)}"
+            )
+        self.refresh()
+        by_id, by_source = self._importer.existing_from_rows(
+            self.index.query("1", (), columns=["id", "path", "blob", "aliases", "json"])
+        )
+
+        def check(items: Sequence[tuple[dict[str, Any], str]]) -> list[list[Problem]]:
+            counted = (lambda done, total: progress("checking", done, total)) if progress else None
+            return self.check_many(items, counted)
+
+        view = self._importer.LogView(
+            config=self.config,
+            person=self.identity.name,
+            station=station or self.station,
+            existing=by_id,
+            by_source=by_source,
+            max_seq=self.index.max_seq,
+            path_exists=lambda rel: (self.root / rel).exists(),
+            check_many=check,
+        )
+        try:
+            return self._importer.plan_import(sheet, view, mapping=mapping, progress=progress)
+        except self._importer.ImportRefused as exc:
+            raise LogError("\n".join([exc.message, *(f"  {p}" for p in exc.problems)])) from None
+
+    def apply_import(
+        self,
+        plan: _importer.ImportPlan,
+        *,
+        on_error: str = "stop",
+        file_name: str = "",
+        progress: _importer.PhaseProgress | None = None,
+    ) -> _importer.ImportResult:
+        """Save a plan's valid records in one commit (action `import`); with problems and on_error
+        "stop", save nothing."""
+        if on_error not in ("stop", "skip"):
+            raise LogError(f"on_error must be stop or skip, not {on_error!r}")
+        result = self._importer.ImportResult(plan)
+        if plan.errors and on_error == "stop":
+            result.stopped = True
+            return result
+        if not plan.to_save:
+            return result
+        expected: dict[str, str | None] = {p.id: p.expected_blob for p in plan.to_save}
+        counted = (lambda done, total: progress("writing", done, total)) if progress else None
+        message = self._importer.import_message(plan, file_name or plan.source)
+        items = [(p.record, p.path) for p in plan.to_save]
+        result.commit = self._save_checked(items, "import", message, expected, counted)
+        return result
+
+    def import_(
+        self,
+        path: Path | str,
+        *,
+        mapping: Path | str | _mapping.ColumnMapping | None = None,
+        sheet: str | None = None,
+        station: str | None = None,
+        on_error: str = "stop",
+        dry_run: bool = False,
+        progress: _importer.PhaseProgress | None = None,
+    ) -> _importer.ImportResult:
+        """Import a CSV/XLSX file: plan it, then (unless `dry_run`) save the valid rows in one commit."""
+        given = self.load_mapping(mapping) if isinstance(mapping, (str, Path)) else mapping
+        chosen = sheet or (given.sheet if given is not None else None)
+        data = self.read_sheet(path, sheet=chosen)
+        plan = self.plan_import(data, mapping=given, station=station, progress=progress)
+        if dry_run:
+            return self._importer.ImportResult(
+                plan, dry_run=True, stopped=bool(plan.errors and on_error == "stop")
+            )
+        return self.apply_import(plan, on_error=on_error, file_name=Path(path).name, progress=progress)
+
+    def export(
+        self,
+        query: str = "",
+        *,
+        fmt: str = "csv",
+        path: Path | str | None = None,
+        stream: Any = None,
+        lines: bool = False,
+        progress: Progress | None = None,
+    ) -> _exporter.ExportResult:
+        """Write the records matching `query` as csv, xlsx, json or jsonl (one row per exception, or per
+        reshipment cost line with `lines`) to `path` (atomically) or `stream`."""
+        rows = self.records(query, columns=["id", "json"])
+        unreadable = sum(1 for r in rows if r["json"] is None)
+        records = (json.loads(r["json"]) for r in rows if r["json"] is not None)
+        try:
+            result = self._exporter.write_export(
+                records,
+                self.config,
+                fmt,
+                path=Path(path) if path is not None else None,
+                stream=stream,
+                lines=lines,
+                total=len(rows) - unreadable,
+                progress=progress,
+            )
+        except (ValueError, OSError) as exc:
+            raise LogError(f"export failed: {exc}") from None
+        if unreadable:
+            result.warnings.append(
+                f"{unreadable} record file(s) cannot be read and were left out: run `kakotui validate`"
+            )
+        return result
 
 
 def _identity_from_git(git: Git) -> Identity:

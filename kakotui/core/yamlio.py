@@ -196,6 +196,10 @@ def load(text: str | bytes, *, max_bytes: int = MAX_BYTES) -> Any:
         if size > max_bytes:
             raise YamlError(f"file too large ({size:,} bytes; the limit is {max_bytes:,})")
     try:
+        return _load_canonical(text)
+    except _NotCanonical:
+        pass
+    try:
         parser = _Parser(text)
         try:
             return _build(parser)
@@ -210,6 +214,180 @@ def load(text: str | bytes, *, max_bytes: int = MAX_BYTES) -> Any:
         raise YamlError(problem, mark.line + 1 if mark else None, mark.column + 1 if mark else None) from None
     except yaml.YAMLError as exc:
         raise YamlError(str(exc)[:200]) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast path for canonical text. Parsing a record through libyaml's events costs ~550 us; the
+# files we write use a small line-oriented subset of YAML that a line parser reads ~8x faster. It
+# accepts only lines of the exact shapes the canonical writer produces (block mappings with
+# snake-case keys, block lists of scalars and mappings, single-quoted strings on one line, plain
+# words and integers, `|`/`|-` literal blocks, `{}`/`[]`), at exactly the indentation the writer
+# uses, and gives up (`_NotCanonical`) at anything else, so the strict loader above decides every
+# other text, including every text it refuses. tests/unit/test_yamlio_fast.py checks that both
+# give the same data, or that the fast path gave up, over generated and damaged texts.
+
+
+class _NotCanonical(Exception):
+    """The fast path does not read this text; the strict loader will."""
+
+
+_NOT_FAST = re.compile("[\t\r\x85\u2028\u2029\ufeff]")  # tabs, other line breaks, BOM: strict path
+_FAST_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_FAST_RESERVED_KEYS = frozenset(["true", "false", "null"])
+# Plain words and keys already checked: most values repeat (statuses, vendors, people, keys).
+_PLAIN_SEEN: dict[str, Any] = {}
+_KEYS_SEEN: set[str] = set()
+_SEEN_MAX = 50_000
+_Line = tuple[int, str]  # (indentation, the rest of the line)
+
+
+def _fast_key(key: str) -> str:
+    if key in _KEYS_SEEN:
+        return key
+    if key in _FAST_RESERVED_KEYS or not _FAST_KEY.fullmatch(key):
+        raise _NotCanonical
+    if len(_KEYS_SEEN) < _SEEN_MAX:
+        _KEYS_SEEN.add(key)
+    return key
+
+
+def _fast_scalar(value: str, lines: list[_Line], pos: list[int], indent: int) -> Any:
+    """A one-line value (after `key: ` or `- `); `indent` is that of the key or dash."""
+    if value in _PLAIN_SEEN:
+        return _PLAIN_SEEN[value]
+    first = value[:1]
+    if first == "'":
+        inner = value[1:-1]
+        if len(value) < 2 or value[-1] != "'" or "'" in inner.replace("''", ""):
+            raise _NotCanonical
+        return inner.replace("''", "'")
+    if first == "|":
+        return _fast_literal(value, lines, pos, indent + 2)
+    result: Any
+    if _INT_RE.fullmatch(value):
+        if len(value.lstrip("-")) > MAX_INT_DIGITS:
+            raise _NotCanonical
+        result = int(value)
+    elif _SAFE_PLAIN.fullmatch(value):
+        result = _plain(value, None)
+    elif value == "{}":
+        return {}
+    elif value == "[]":
+        return []
+    else:
+        raise _NotCanonical
+    if len(_PLAIN_SEEN) < _SEEN_MAX:
+        _PLAIN_SEEN[value] = result
+    return result
+
+
+def _fast_literal(header: str, lines: list[_Line], pos: list[int], indent: int) -> str:
+    if header not in ("|", "|-"):
+        raise _NotCanonical
+    i = pos[0]
+    body: list[str] = []
+    blank = 0
+    while i < len(lines):
+        ind, content = lines[i]
+        if not content:
+            if not body or ind:  # leading blank lines, or a line of spaces: the strict path
+                raise _NotCanonical
+            blank += 1
+        elif ind >= indent:
+            if not body and ind > indent:
+                raise _NotCanonical  # YAML would take the deeper indentation as the block's
+            body.extend("" for _ in range(blank))
+            blank = 0
+            body.append(" " * (ind - indent) + content)
+        else:
+            break
+        i += 1
+    if not body:
+        raise _NotCanonical
+    pos[0] = i
+    return "\n".join(body) + ("\n" if header == "|" else "")
+
+
+def _fast_block(lines: list[_Line], pos: list[int], parent: int, depth: int) -> Any:
+    """The block mapping or list that is the value of a `key:` line at indentation `parent`."""
+    if depth >= MAX_DEPTH - 1 or pos[0] >= len(lines):
+        raise _NotCanonical
+    ind, content = lines[pos[0]]
+    if ind != parent + 2:
+        raise _NotCanonical
+    if content[:2] == "- ":
+        return _fast_list(lines, pos, ind, depth + 1)
+    return _fast_mapping(lines, pos, ind, depth + 1, None)
+
+
+def _fast_list(lines: list[_Line], pos: list[int], indent: int, depth: int) -> list[Any]:
+    out: list[Any] = []
+    while pos[0] < len(lines):
+        ind, content = lines[pos[0]]
+        if ind != indent or content[:2] != "- ":
+            break
+        rest = content[2:]
+        key, sep, _value = rest.partition(": ")
+        if (sep or rest.endswith(":")) and _FAST_KEY.fullmatch(key if sep else rest[:-1]):
+            if depth >= MAX_DEPTH - 1:
+                raise _NotCanonical
+            out.append(_fast_mapping(lines, pos, indent + 2, depth + 1, rest))
+        else:
+            pos[0] += 1
+            if not rest or rest[0] == " " or rest[-1] == " ":
+                raise _NotCanonical
+            out.append(_fast_scalar(rest, lines, pos, indent))
+    return out
+
+
+def _fast_mapping(
+    lines: list[_Line], pos: list[int], indent: int, depth: int, first: str | None
+) -> dict[str, Any]:
+    """Entries at `indent`; `first` is the first entry when it shares a line with a list dash."""
+    out: dict[str, Any] = {}
+    n = len(lines)
+    while pos[0] < n:
+        if first is not None:
+            content, first = first, None
+        else:
+            ind, content = lines[pos[0]]
+            if ind != indent or content[:2] == "- ":
+                break
+        if not content or content[-1] == " ":
+            raise _NotCanonical
+        key, sep, value = content.partition(": ")
+        if not sep:
+            if content[-1] != ":":
+                raise _NotCanonical
+            key = content[:-1]
+        if key in out:
+            raise _NotCanonical
+        _fast_key(key)
+        pos[0] += 1
+        if sep:
+            if not value or value[0] == " ":
+                raise _NotCanonical
+            out[key] = _fast_scalar(value, lines, pos, indent)
+        else:
+            out[key] = _fast_block(lines, pos, indent, depth)
+    return out
+
+
+def _load_canonical(text: str) -> Any:
+    """The data of a text in the canonical subset (a top-level mapping); `_NotCanonical` otherwise."""
+    if not text.endswith("\n") or _NOT_FAST.search(text):
+        raise _NotCanonical
+    raw = text[:-1].split("\n")
+    if len(raw) > MAX_NODES // 3 - 2:  # a line holds at most 3 values (`- key: value`)
+        raise _NotCanonical
+    lines = [(len(line) - len(content), content) for line in raw for content in (line.lstrip(" "),)]
+    if lines[0][0] or not lines[0][1]:
+        raise _NotCanonical
+    pos = [0]
+    data = _fast_mapping(lines, pos, 0, 1, None)
+    if pos[0] != len(lines):
+        raise _NotCanonical
+    return data
 
 
 # ---------------------------------------------------------------------------------------------
