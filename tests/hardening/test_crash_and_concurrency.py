@@ -8,6 +8,7 @@ is either complete (file and commit) or absent with the input kept as a draft, a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -49,10 +50,8 @@ def _save_in_child(root: Path, i: int, edit_id: str | None) -> int:
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     os.waitpid(pid, 0)
 
 
@@ -99,7 +98,7 @@ def test_kill_during_save_loses_nothing(tmp_path: Path, request: pytest.FixtureR
     # every committed record is a complete file: the tree at HEAD has nothing half-written
     assert count == len(lg.records())
     # drafts left behind are exactly the saves that did not commit, and each holds the input
-    for rid, action, record in lg.drafts():
+    for _rid, action, record in lg.drafts():
         assert action in ("create", "edit") and record["qc"]["sku"].startswith(("CRASH-", "EDIT-"))
     assert completed > 0 and interrupted > 0, (completed, interrupted)
     lg.close()

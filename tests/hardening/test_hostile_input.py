@@ -67,7 +67,7 @@ def test_hostile_files_in_records_are_named_and_the_rest_stays_usable(tmp_path: 
         fields.pop(key)
     good = log.new(fields).id
     folder = log.root / "records/2026/SZ1/000"
-    for seq, (name, data) in enumerate(sorted(CORPUS.items()), start=50):
+    for seq, (_name, data) in enumerate(sorted(CORPUS.items()), start=50):
         (folder / f"SZ1-2026-{seq:05d}.yaml").write_bytes(data)
     outside = tmp_path / "secret.yaml"
     outside.write_text("password: hunter2\n")
@@ -77,7 +77,7 @@ def test_hostile_files_in_records_are_named_and_the_rest_stays_usable(tmp_path: 
     git(log.root, "commit", "-qm", "hostile files pushed by hand")
     start = time.perf_counter()
     log.refresh()
-    count, problems = log.validate()
+    _count, problems = log.validate()
     assert time.perf_counter() - start < 30
     named = {p.file.rsplit("/", 1)[-1] for p in problems}
     expected = {f"SZ1-2026-{seq:05d}.yaml" for seq in range(50, 50 + len(CORPUS))} | {"SZ1-2026-00090.yaml"}
