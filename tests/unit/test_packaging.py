@@ -30,3 +30,13 @@ def test_wheel_contains_schemas_and_tcss(tmp_path: Path, repo_root: Path) -> Non
             zf.read("kakotui/schema/exception.schema.json")
             == (repo_root / "schema/exception.schema.json").read_bytes()
         )
+
+
+def test_every_package_folder_is_listed_in_pyproject(repo_root: Path) -> None:
+    import tomllib
+
+    listed = set(tomllib.loads((repo_root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(p.parent.relative_to(repo_root).parts) for p in (repo_root / "kakotui").rglob("__init__.py")
+    }
+    assert found <= listed, f"not packaged: {sorted(found - listed)}"

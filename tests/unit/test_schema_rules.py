@@ -245,3 +245,10 @@ def test_failure_code_categories_with_dashes() -> None:
     assert CONFIG.category_of("WRONG-ITEM-Size") == "WRONG-ITEM"
     assert CONFIG.category_of("DEFECTIVE-Stitching") == "DEFECTIVE"
     assert CONFIG.category_of("NOPE") is None
+
+
+def test_every_missing_required_field_is_named() -> None:
+    rec = record()
+    del rec["qc"]["sku"]
+    del rec["qc"]["vendor"]
+    assert [f for f, _ in problems(rec)] == ["qc.sku", "qc.vendor"]

@@ -8,9 +8,6 @@ forms that have one, for the app to offer at start.
 
 from __future__ import annotations
 
-from textual.screen import ModalScreen
-
-from kakotui.log import SaveResult
 from kakotui.tui.forms.base import FormScreen
 from kakotui.tui.forms.capture import EditExceptionForm, NewExceptionForm
 from kakotui.tui.forms.drafts import FormDraft, read_draft, remove_draft, restore_draft_forms
@@ -37,7 +34,7 @@ __all__ = [
     "restore_draft_forms",
 ]
 
-FORMS: dict[str, type[ModalScreen[SaveResult | None]]] = {
+FORMS: dict[str, type[FormScreen]] = {
     "new": NewExceptionForm,
     "edit": EditExceptionForm,
     "decide": DecideForm,
@@ -47,4 +44,8 @@ FORMS: dict[str, type[ModalScreen[SaveResult | None]]] = {
     "close": CloseForm,
     "reopen": ReopenForm,
 }
-"""Form class by kind; each is constructed `Form(log, record_id=None)`."""
+"""Form class by kind; each is a `ModalScreen[SaveResult | None]` constructed `Form(log, record_id=None)`.
+
+Typed by the common base so that `FORMS[kind](log, record_id)` type-checks (a bare
+`type[ModalScreen]` has Textual's constructor signature).
+"""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar
 
 from textual import on
@@ -212,15 +213,25 @@ class FormScreen(ModalScreen[SaveResult | None]):
                 self.restored = draft
                 self.start_values.update(typed)
         self._labels: dict[str, str] = {}
+        self._hints: dict[str, str] = {}
         self._draft_timer: Timer | None = None
         self._saving = False
+
+    def log_lock(self) -> AbstractContextManager[Any]:
+        """The app's `log_lock` when it has one: the log's SQLite connection is shared with workers."""
+        try:
+            lock = getattr(self.app, "log_lock", None)
+        except Exception:  # no running app (a form built outside one)
+            lock = None
+        return lock if isinstance(lock, AbstractContextManager) else nullcontext()
 
     def _load(self) -> None:
         if self.record_id is None:
             self.load_error = "no record chosen"
             return
         try:
-            self.loaded = self.exlog.get(self.record_id)
+            with self.log_lock():
+                self.loaded = self.exlog.get(self.record_id)
         except LogError as exc:
             self.load_error = str(exc)
             return
@@ -372,11 +383,14 @@ class FormScreen(ModalScreen[SaveResult | None]):
             self._draft_timer.stop()
         self._draft_timer = self.set_timer(DRAFT_DELAY, self.flush_draft)
 
-    def flush_draft(self) -> None:
-        """Write the draft now (or remove it when the form holds nothing new)."""
+    def _stop_draft_timer(self) -> None:
         if self._draft_timer is not None:
             self._draft_timer.stop()
             self._draft_timer = None
+
+    def flush_draft(self) -> None:
+        """Write the draft now (or remove it when the form holds nothing new)."""
+        self._stop_draft_timer()
         if self.load_error:
             return
         try:
@@ -404,9 +418,12 @@ class FormScreen(ModalScreen[SaveResult | None]):
         box.set_class(bool(messages), "-shown")
 
     def set_hint(self, name: str, text: str, *, good: bool = False) -> None:
+        shown = inert(text, 60, single_line=True)
         for hint in self.query(f"#h-{name}").results(Static):
-            hint.update(Content(inert(text, 60, single_line=True)))
+            if self._hints.get(name) != shown:  # an unchanged hint must not cost a layout per keystroke
+                hint.update(Content(shown))
             hint.set_class(good, "-good")
+        self._hints[name] = shown
 
     def clear_errors(self) -> None:
         for error in self.query(".field-error").results(Static):
@@ -484,8 +501,14 @@ class FormScreen(ModalScreen[SaveResult | None]):
         self._set_saving(True)
         self.run_worker(self._save(payload, and_new), exclusive=True, group="form-save")
 
+    def _perform_locked(self, lock: AbstractContextManager[Any], payload: Any) -> SaveResult:
+        with lock:
+            return self.perform(payload)
+
     def _set_saving(self, saving: bool) -> None:
         self._saving = saving
+        if not self.is_attached:  # dismissed after a save
+            return
         for button in self.query("#form-buttons Button").results(Button):
             if button.id != "form-cancel":
                 button.disabled = saving or (bool(self.load_error) and button.id == "form-save")
@@ -493,14 +516,18 @@ class FormScreen(ModalScreen[SaveResult | None]):
 
     async def _save(self, payload: Any, and_new: bool) -> None:
         try:
-            result = await asyncio.to_thread(self.perform, payload)
+            result = await asyncio.to_thread(self._perform_locked, self.log_lock(), payload)
         except InvalidRecord as exc:
             self.show_problems(exc.problems)
         except (LogError, GitError, OSError) as exc:
             self.clear_errors()
             self.show_form_errors([f"Not saved: {exc}"])
+        except Exception as exc:  # whatever went wrong, the typed input stays on screen and in the draft
+            self.clear_errors()
+            self.show_form_errors([f"Not saved (unexpected {type(exc).__name__}): {exc}"])
         else:
             self.saved.append(result)
+            self._stop_draft_timer()  # a late draft write must not bring back what was just saved
             self.clear_errors()
             self.after_save(result, and_new)
         finally:
@@ -521,9 +548,7 @@ class FormScreen(ModalScreen[SaveResult | None]):
         self._leave()
 
     def discard(self) -> None:
-        if self._draft_timer is not None:
-            self._draft_timer.stop()
-            self._draft_timer = None
+        self._stop_draft_timer()
         remove_draft(self.exlog, self.KIND, self.record_id)
         self._leave()
 

@@ -24,7 +24,7 @@ from kakotui.core.record import canonical, clone
 from kakotui.log import ExceptionLog, LogError, SaveResult
 from kakotui.tui.forms.base import FormScreen
 from kakotui.tui.forms.drafts import remove_draft
-from kakotui.tui.forms.fields import FieldErrors, FormInput
+from kakotui.tui.forms.fields import FieldErrors, FormInput, options, schema_enum
 
 __all__ = ["EditExceptionForm", "NewExceptionForm", "failure_codes", "past_skus"]
 
@@ -122,7 +122,11 @@ class _QcForm(FormScreen):
             ),
             hint=True,
         )
-        yield self.field("severity", "Severity", self.choice("severity", [(s, s) for s in SEVERITIES]))
+        yield self.field(
+            "severity",
+            "Severity",
+            self.choice("severity", options(schema_enum(self.exlog, "qc", "severity") or list(SEVERITIES))),
+        )
         yield self.field(
             "quantity", "Quantity", self.text("quantity", restrict=r"[0-9]*", max_length=6, short=True)
         )
@@ -242,7 +246,8 @@ class NewExceptionForm(_QcForm):
     @work(thread=True, exclusive=True, group="form-skus")
     def _load_skus(self) -> None:
         try:
-            skus = past_skus(self.exlog)
+            with self.log_lock():
+                skus = past_skus(self.exlog)
         except Exception:  # completion is a convenience: an index problem must not break capture
             return
         self.app.call_from_thread(self._set_skus, skus)

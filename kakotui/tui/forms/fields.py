@@ -1,6 +1,7 @@
-"""The pieces forms are built from: a completing Input, typed-text errors, money parsing, record summaries.
+"""The pieces forms are built from: a completing Input, labelled field rows, reading and setting a
+control's text, placing a Problem under its field, money parsing, choices taken from the log's schema.
 
-Nothing here knows about saving; `base.FormScreen` puts these together into the one save path.
+Nothing here saves; `base.FormScreen` puts these together into the one save path.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from kakotui.core.money import Money, MoneyError
 from kakotui.core.problems import Problem
 from kakotui.core.record import status_of
 from kakotui.core.textsafe import inert
+from kakotui.log import ExceptionLog
 
 __all__ = [
     "FieldErrors",
@@ -31,9 +33,11 @@ __all__ = [
     "make_area",
     "make_input",
     "make_select",
+    "options",
     "parse_money",
     "put_value",
     "record_summary",
+    "schema_enum",
     "value_of",
 ]
 
@@ -293,3 +297,17 @@ def describe(problem: Problem, label: str, home: str | None) -> str:
     if home is not None and problem.field.startswith(home + "."):
         return f"{problem.field[len(home) + 1 :]}: {message}"
     return f"{problem.field}: {message}" if problem.field else message
+
+
+def schema_enum(log: ExceptionLog, definition: str, prop: str | None = None) -> list[str]:
+    """Allowed values of `$defs.<definition>[.properties.<prop>]` in the log's exception schema."""
+    node: Any = log.schemas.documents["exception"].get("$defs", {}).get(definition, {})
+    if prop is not None:
+        node = node.get("properties", {}).get(prop, {})
+    values = node.get("enum", []) if isinstance(node, dict) else []
+    return [str(v) for v in values]
+
+
+def options(values: list[str]) -> list[Option]:
+    """Select options whose labels are the values, shown as plain text (they come from the log's files)."""
+    return [(Content(inert(v, 40, single_line=True)), v) for v in values]

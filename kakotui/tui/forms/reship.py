@@ -26,8 +26,7 @@ from kakotui.core.money import Money, MoneyError, format_amount
 from kakotui.core.textsafe import inert
 from kakotui.log import SaveResult
 from kakotui.tui.forms.base import FormScreen
-from kakotui.tui.forms.fields import FieldErrors, FormInput, Option
-from kakotui.tui.forms.steps import options, schema_enum
+from kakotui.tui.forms.fields import FieldErrors, FormInput, Option, options, schema_enum
 
 __all__ = ["ReshipForm"]
 

@@ -15,18 +15,11 @@ from textual.app import ComposeResult
 from kakotui.core import lifecycle
 from kakotui.core.money import Money, MoneyError, format_amount
 from kakotui.core.problems import Problem
-from kakotui.log import ExceptionLog, LogError, SaveResult
+from kakotui.log import LogError, SaveResult
 from kakotui.tui.forms.base import FormScreen
-from kakotui.tui.forms.fields import FieldErrors, Option, parse_money
+from kakotui.tui.forms.fields import FieldErrors, options, parse_money, schema_enum
 
-__all__ = [
-    "CloseForm",
-    "ConfirmForm",
-    "ContactForm",
-    "DecideForm",
-    "ReopenForm",
-    "schema_enum",
-]
+__all__ = ["CloseForm", "ConfirmForm", "ContactForm", "DecideForm", "ReopenForm"]
 
 DECISION_HINTS = {
     "reship": "send a replacement; add the reshipment next",
@@ -35,19 +28,6 @@ DECISION_HINTS = {
     "accept-as-is": "ship as is, with the customer's consent",
     "cancel": "cancel the order line",
 }
-
-
-def schema_enum(log: ExceptionLog, definition: str, prop: str | None = None) -> list[str]:
-    """Allowed values of `$defs.<definition>[.properties.<prop>]` in the log's exception schema."""
-    node: Any = log.schemas.documents["exception"].get("$defs", {}).get(definition, {})
-    if prop is not None:
-        node = node.get("properties", {}).get(prop, {})
-    values = node.get("enum", []) if isinstance(node, dict) else []
-    return [str(v) for v in values]
-
-
-def options(values: list[str]) -> list[Option]:
-    return [(v, v) for v in values]
 
 
 def _count(record: dict[str, Any], key: str) -> int:
@@ -279,7 +259,8 @@ class CloseForm(FormScreen):
             problems = [Problem("", "", "identity", str(exc))]
         else:
             path = self.loaded.path if self.loaded is not None else None
-            problems = self.exlog.check(candidate, path=path)
+            with self.log_lock():
+                problems = self.exlog.check(candidate, path=path)
         self.show_problems(problems, focus=False)
         self.set_hint("final_status", "" if problems else "✓ every closing rule is met", good=not problems)
         return problems
