@@ -185,17 +185,26 @@ class KakotuiApp(App[None]):
         if form is None:
             self.notify(f"form {name!r} not available", severity="warning", markup=False)
             return
-        self.push_screen(form(self.exception_log, record_id), self.after_save)
+        screen = form(self.exception_log, record_id)
+        self.push_screen(screen, lambda result: self.after_save(result, screen))
 
-    def after_save(self, result: SaveResult | None) -> None:
-        """A form saved (or was cancelled, result None): refresh the list and any open detail."""
-        if result is None:
+    def after_save(self, result: SaveResult | None, form: Any = None) -> None:
+        """A form closed: refresh the list (cursor on the saved id) and any open detail of that record.
+
+        A form dismissed without a result may still have saved (its `saved` list, e.g. "save and
+        new" then cancel): the list is refreshed for those too.
+        """
+        saved: list[SaveResult] = list(getattr(form, "saved", None) or [])
+        if result is not None and result not in saved:
+            saved.append(result)
+        if not saved:
             return
-        self.main_screen.reload(keep_id=result.id)
+        self.main_screen.reload(keep_id=(result or saved[-1]).id)
+        ids = {item.id for item in saved}
         for screen in self.screen_stack:
-            if isinstance(screen, DetailScreen) and screen.record_id == result.id:
+            if isinstance(screen, DetailScreen) and screen.record_id in ids:
                 screen.reload()
-        self.notify(f"saved {result.id}", markup=False)
+        self.notify(f"saved {', '.join(item.id for item in saved[-3:])}", markup=False)
 
     def current_record_id(self) -> str | None:
         """The record the person is looking at: the open detail, else the list cursor."""

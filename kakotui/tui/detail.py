@@ -149,8 +149,8 @@ class DetailScreen(Screen[None]):
         history: Any = getattr(app.exception_log, "history", None)
         try:
             with app.log_lock:
-                entries = list(history(self.record_id)) if history is not None else None
-            section = history_section(entries)
+                told = history(self.record_id) if history is not None else None
+            section = history_section(told)
         except Exception as exc:  # history is extra: its failure must not hide the record
             section = history_section(None, error=f"history could not be read: {exc}")
         if not worker.is_cancelled:

@@ -159,7 +159,7 @@ class IdentityScreen(ModalScreen[tuple[str, str] | None]):
 
     @on(Input.Submitted, "#identity-name")
     def _name_entered(self) -> None:
-        self.query_one("#identity-email").focus()
+        self.set_focus(self.query_one("#identity-email"))
 
     @on(Input.Submitted, "#identity-email")
     @on(Button.Pressed, "#identity-save")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -73,11 +74,16 @@ def _safe(value: Any, limit: int = _SHORT_LIMIT) -> str:
 def _time(value: Any) -> str:
     """`2026-11-26T09:14:00+08:00` -> `2026-11-26 09:14 +08:00` (anything else shown as it is)."""
     text = _text(value)
-    if len(text) >= 25 and text[10] == "T" and text[16:19] == ":00":
-        return _safe(f"{text[:10]} {text[11:16]} {text[19:]}")
-    if len(text) >= 20 and text[10] == "T":
-        return _safe(f"{text[:10]} {text[11:]}")
-    return _safe(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return _safe(text)
+    if moment.tzinfo is None:
+        return _safe(text)
+    clock = moment.strftime("%H:%M" if moment.second == 0 and moment.microsecond == 0 else "%H:%M:%S")
+    offset = moment.strftime("%z")  # +0800
+    zone = "Z" if offset == "+0000" and text.endswith("Z") else f"{offset[:3]}:{offset[3:]}"
+    return f"{moment:%Y-%m-%d} {clock} {zone}"
 
 
 def _money(value: Any) -> str:
@@ -389,37 +395,67 @@ def _other_section(record: dict[str, Any]) -> Section | None:
     return Section("other", _block(_heading("Other fields"), lines))
 
 
-def history_section(entries: Sequence[Any] | None, error: str | None = None) -> Section:
-    """The last changes of a record; `entries` None means the log cannot tell history yet."""
+def history_section(history: Any, error: str | None = None) -> Section:
+    """The last changes of a record, newest first, with the fields each commit changed.
+
+    `history` is what `ExceptionLog.history` returns (iterable entries with date, author, action,
+    subject and changes; optional `problems` and `uncommitted`), or None while the log cannot tell
+    history yet. It is read by attribute name, so a richer history object still renders.
+    """
     heading = _heading("History")
     if error is not None:
         return Section("history", _block(heading, [Content.assemble(("  " + _safe(error), _WARNING))]))
-    if entries is None:
+    if history is None:
         return Section("history", _block(heading, [Content.assemble(("  " + HISTORY_MISSING, _DIM))]))
-    if not entries:
-        return Section("history", _block(heading, [Content.assemble(("  no commits yet", _DIM))]))
-    shown = list(entries)[-_HISTORY_SHOWN:]
-    lines = [Content("  " + _history_line(entry)) for entry in reversed(shown)]
-    note = f"last {len(shown)} of {len(entries)}" if len(entries) > len(shown) else f"{len(entries)}"
+    entries = list(history)
+    lines: list[Content] = []
+    uncommitted = list(getattr(history, "uncommitted", None) or [])
+    if uncommitted:
+        lines.append(Content.assemble(("  not committed yet", _WARNING)))
+        lines.extend(_change_lines(uncommitted))
+    for entry in reversed(entries[-_HISTORY_SHOWN:]):
+        lines.extend(_entry_lines(entry))
+    for problem in list(getattr(history, "problems", None) or [])[:5]:
+        lines.append(Content.assemble(("  ! " + _safe(problem), _WARNING)))
+    if not lines:
+        lines.append(Content.assemble(("  no commits yet", _DIM)))
+    shown = min(len(entries), _HISTORY_SHOWN)
+    note = f"last {shown} of {len(entries)} commits" if len(entries) > shown else f"{len(entries)} commits"
     return Section("history", _block(_heading("History", note), lines))
 
 
-def _history_line(entry: Any) -> str:
-    if isinstance(entry, dict):
-        data = entry
-    elif hasattr(entry, "__dict__"):
-        data = {k: v for k, v in vars(entry).items() if not k.startswith("_")}
-    else:
-        return _safe(entry)
-    when = data.get("at") or data.get("date") or data.get("when") or ""
-    who = data.get("author") or data.get("by") or data.get("who") or ""
-    what = data.get("action") or ""
-    summary = data.get("summary") or data.get("message") or data.get("subject") or ""
-    changes = data.get("changes")
-    if isinstance(changes, list) and changes:
-        summary = f"{summary} ({len(changes)} field{'s' if len(changes) != 1 else ''})".strip()
-    text = "  ".join(_text(part).split("\n")[0] for part in (when, who, what, summary) if part)
-    return _safe(text or _text(entry))
+_CHANGES_SHOWN = 6
+
+
+def _entry_lines(entry: Any) -> list[Content]:
+    def get(name: str) -> Any:
+        return entry.get(name) if isinstance(entry, dict) else getattr(entry, name, None)
+
+    action = _safe(get("action") or "outside kakotui", 40)
+    who = _safe(get("author") or get("by") or "", 80)
+    subject = _safe(get("subject") or get("message") or "", 200)
+    head = Content.assemble(
+        ("  " + _time(get("date") or get("at") or ""), "bold"),
+        "  ",
+        (action, "bold $accent"),
+        "  ",
+        who,
+    )
+    lines = [head]
+    if subject:
+        lines.append(Content.assemble(("    " + subject, _DIM)))
+    problem = get("problem")
+    if problem:
+        lines.append(Content.assemble(("    ! " + _safe(problem), _WARNING)))
+    lines.extend(_change_lines(list(get("changes") or [])))
+    return lines
+
+
+def _change_lines(changes: list[Any]) -> list[Content]:
+    lines = [Content("    " + _safe(str(change), _SHORT_LIMIT)) for change in changes[:_CHANGES_SHOWN]]
+    if len(changes) > _CHANGES_SHOWN:
+        lines.append(Content.assemble((f"    … {len(changes) - _CHANGES_SHOWN} more fields", _DIM)))
+    return lines
 
 
 def record_sections(

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.cells import cell_len
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -87,11 +87,21 @@ def list_columns(currency: str, width: int) -> list[Column]:
     return columns
 
 
+class _ListPane(Vertical):
+    """The left part of the main screen; tells the screen its width so the list can drop columns."""
+
+    def on_resize(self, event: events.Resize) -> None:
+        screen = self.screen
+        if isinstance(screen, MainScreen):
+            screen.fit_columns(event.size.width)
+
+
 class MainScreen(Screen[None]):
     """The list of exceptions."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "focus_filter", "Filter", id="filter"),
+        # priority: handled as it arrives, so keys typed right after it already go to the bar
+        Binding("slash", "focus_filter", "Filter", id="filter", priority=True),
         Binding("n", "form('new')", "New", id="new"),
         Binding("o", "sort_next", "Sort", id="sort-next"),
         Binding("O", "sort_reverse", "Reverse sort", id="sort-reverse", show=False),
@@ -140,7 +150,7 @@ class MainScreen(Screen[None]):
         currency = self.kakotui.exception_log.config.reporting_currency
         yield Header()
         with Horizontal(id="body"):
-            with Vertical(id="list-pane"):
+            with _ListPane(id="list-pane"):
                 with Horizontal(id="filter-row"):
                     yield Label("/", id="filter-label")
                     yield Input(
@@ -153,7 +163,9 @@ class MainScreen(Screen[None]):
                 with Vertical(id="loading"):
                     yield Label("Reading the log…", id="loading-label", markup=False)
                     yield ProgressBar(id="loading-bar", show_eta=False)
-                yield ExceptionTable(list_columns(currency, 200), id="list", empty_text="loading…")
+                columns = list_columns(currency, self.app.size.width)
+                self._wide = len(columns)
+                yield ExceptionTable(columns, id="list", empty_text="loading…")
             with VerticalScroll(id="preview"):
                 yield Static("", id="preview-body", markup=False)
         yield Static("", id="status-bar", markup=False)
@@ -166,12 +178,8 @@ class MainScreen(Screen[None]):
         self._progress_timer = self.set_interval(0.1, self._show_progress, pause=True)
         self.reload()
 
-    def on_resize(self) -> None:
-        self.call_after_refresh(self._fit_columns)
-
-    def _fit_columns(self) -> None:
+    def fit_columns(self, width: int) -> None:
         """Drop the last columns when the list is narrow (a small terminal, or the preview is open)."""
-        width = self.query_one("#list-pane").size.width or self.size.width
         columns = list_columns(self.kakotui.exception_log.config.reporting_currency, width)
         if len(columns) != self._wide:
             self._wide = len(columns)
@@ -291,7 +299,7 @@ class MainScreen(Screen[None]):
         if self._debounce is not None:
             self._debounce.stop()
         self._run_filter(event.value)
-        self.table.focus()
+        self.set_focus(self.table)
 
     def set_filter(self, query: str) -> None:
         """Put `query` in the filter bar and run it now."""
@@ -368,12 +376,17 @@ class MainScreen(Screen[None]):
         widget.display = True
         self._update_status()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # a `/` typed in the bar is text, not the key that focuses it
+        return not (action == "focus_filter" and self.is_mounted and self.focused is self.filter_input)
+
     def action_focus_filter(self) -> None:
-        self.filter_input.focus()
+        # set_focus now, not focus() (deferred): keys typed right after `/` must land in the bar.
+        self.set_focus(self.filter_input)
 
     def action_back(self) -> None:
         if self.filter_input.has_focus:
-            self.table.focus()
+            self.set_focus(self.table)
         elif self.query_one("#preview").display:
             self.action_toggle_preview()
 
@@ -442,7 +455,6 @@ class MainScreen(Screen[None]):
         preview.display = not preview.display
         if preview.display:
             self._update_preview()
-        self.call_after_refresh(self._fit_columns)
 
     @on(ExceptionTable.RowHighlighted)
     def _row_highlighted(self, event: ExceptionTable.RowHighlighted) -> None:
