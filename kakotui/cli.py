@@ -601,13 +601,21 @@ def reopen(ctx: click.Context, record_id: str, reason: str) -> None:
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--since",
+    metavar="REV",
+    help="Only what changed since REV (e.g. origin/main), plus every rule it can break elsewhere.",
+)
 @click.pass_context
 @handle_errors
-def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
+def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str, since: str | None) -> None:
     """Validate kakotui.yaml and the records (all problems at once: file, field, rule)."""
     log = _open(ctx)
     _refresh(log, quiet=True)
-    count, problems = log.validate(list(paths) or None)
+    if since is not None:
+        count, problems = _validate_since(log, since, paths)  # issue 4, below
+    else:
+        count, problems = log.validate(list(paths) or None)
     errors = [p for p in problems if p.severity == "error"]
     if fmt == "json":
         click.echo(
@@ -730,10 +738,538 @@ def demo(path: Path | None, no_tui: bool, count: int | None) -> None:
 # -- audit trail: log, blame, diff (issue 4) ------------------------------------------------------
 
 
+def _when(date_text: str) -> str:
+    """`2026-11-20T09:14:00+08:00` -> `2026-11-20 09:14 +08:00` (as the commit recorded it)."""
+    if len(date_text) >= 19 and date_text[10] == "T":
+        return f"{date_text[:10]} {date_text[11:16]} {date_text[19:] or 'Z'}"
+    return date_text
+
+
+@main.command("log")
+@click.argument("record_id")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+@handle_errors
+def log_(ctx: click.Context, record_id: str, fmt: str) -> None:
+    """A record's history: who changed which fields, when and how (oldest first; follows renumbering)."""
+    from kakotui.core.diff import describe
+
+    log = _open(ctx)
+    _refresh(log, quiet=True)
+    history = log.history(record_id)
+    if fmt == "json":
+        click.echo(json.dumps(history.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        for entry in history.entries:
+            who = inert(f"{entry.author} <{entry.email}>", limit=80, single_line=True)
+            action = inert(entry.action or "(committed outside kakotui)", limit=40, single_line=True)
+            click.echo(f"{entry.commit[:10]}  {_when(entry.date)}  {who}  {action}")
+            click.echo(f"    {inert(entry.subject, limit=200, single_line=True)}")
+            if entry.problem:
+                click.echo(f"    ! {inert(entry.problem, limit=300, single_line=True)}")
+            for change in entry.changes:
+                click.echo(f"    {describe(change)}")
+            click.echo("")
+        if history.uncommitted:
+            click.echo("not committed yet (work tree)")
+            for change in history.uncommitted:
+                click.echo(f"    {describe(change)}")
+            click.echo("")
+        click.echo(f"{len(history.entries)} change(s) to {history.id} ({history.path})", err=True)
+    _history_problems(history.problems)
+
+
+def _history_problems(problems: Sequence[str]) -> None:
+    for problem in problems:
+        click.echo(f"error: {inert(problem)}", err=True)
+    if problems:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("record_id")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+@handle_errors
+def blame(ctx: click.Context, record_id: str, fmt: str) -> None:
+    """For each field of a record: who set its current value, when, in which commit."""
+    from kakotui.core.diff import format_value
+
+    log = _open(ctx)
+    _refresh(log, quiet=True)
+    result = log.blame(record_id)
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        rows = [
+            [
+                line.field,
+                format_value(line.value, 40),
+                line.commit[:10] or "-",
+                _when(line.date)[:16],
+                line.author,
+                line.action or "",
+            ]
+            for line in result.lines
+        ]
+        _print_table(["FIELD", "VALUE", "COMMIT", "DATE", "AUTHOR", "ACTION"], rows)
+    _history_problems(result.problems)
+
+
+@main.command()
+@click.argument("revs", nargs=-1, metavar="[REV [REV2]]")
+@click.option("--staged", is_flag=True, help="Compare with what is staged for the next commit.")
+@click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True)
+@click.pass_context
+@handle_errors
+def diff(ctx: click.Context, revs: tuple[str, ...], staged: bool, fmt: str) -> None:
+    """Records added, changed and removed, field by field: REV (default HEAD) against REV2, the
+    staged changes (--staged) or the work tree. `A...B` compares where B left A with B (a PR).
+
+    \b
+    kakotui diff                           uncommitted changes
+    kakotui diff origin/main HEAD --format md   a pull request's changes, for a comment
+    """
+    from kakotui.core.diff import describe
+
+    if len(revs) > 2:
+        raise click.UsageError("give at most two revisions")
+    if staged and len(revs) == 2:
+        raise click.UsageError("give either a second revision or --staged, not both")
+    log = _open(ctx)
+    result = log.diff(revs[0] if revs else None, revs[1] if len(revs) > 1 else None, staged=staged)
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        return
+    if fmt == "md":
+        click.echo(result.markdown(), nl=False)
+        return
+    for rc in result.records:
+        moved = f" (was {rc.old_path})" if rc.old_path else ""
+        click.echo(inert(f"{rc.id}  {rc.status}  {rc.path}{moved}", single_line=True))
+        if rc.problem:
+            click.echo(f"    ! {inert(rc.problem, limit=300, single_line=True)}")
+        for change in rc.changes:
+            click.echo(f"    {describe(change)}")
+    for status, path in result.other_files:
+        click.echo(inert(f"{status} {path}", single_line=True))
+    counts = {
+        s: sum(1 for r in result.records if r.status == s) for s in ("added", "changed", "removed", "renamed")
+    }
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no records changed"
+    click.echo(f"{inert(result.base)} -> {inert(result.target)}: {summary}", err=True)
+
+
+def _validate_since(log: ExceptionLog, rev: str, paths: Sequence[Path]) -> tuple[int, list[Problem]]:
+    if paths:
+        raise click.UsageError("give either PATHS or --since REV, not both")
+    count, problems, since = log.validate_since(rev)
+    changed = len(since.diff.records)
+    scope = (
+        "kakotui.yaml or schema/ changed: every record checked"
+        if since.check_all
+        else f"{changed} record(s) changed"
+    )
+    click.echo(f"since {inert(since.diff.base)}: {scope}", err=True)
+    return count, problems
+
+
 # -- reports (issue 5) -------------------------------------------------------------------------------
+
+
+def _report_day(end: bool) -> Callable[[click.Context, click.Parameter, str | None], Any]:
+    """Parse YYYY-MM-DD, or YYYY-MM (its first day for --since, its last day for --until)."""
+    from datetime import date, timedelta
+
+    def convert(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
+        if value is None:
+            return None
+        try:
+            if len(value) == 7:
+                first = date.fromisoformat(value + "-01")
+                if not end:
+                    return first
+                return (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+            return date.fromisoformat(value)
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD or YYYY-MM)") from None
+
+    return convert
+
+
+def _report_options(fn: F) -> F:
+    decorators: list[Callable[[Any], Any]] = [
+        click.option("--since", callback=_report_day(False), help="First day (YYYY-MM-DD or YYYY-MM)."),
+        click.option("--until", callback=_report_day(True), help="Last day (YYYY-MM-DD or YYYY-MM)."),
+        click.option("--vendor", "vendors", multiple=True, help="Only this vendor (repeat for several)."),
+        click.option("--station", "stations", multiple=True, help="Only this station (repeat)."),
+        click.option("--at", "at", metavar="REV", help="Compute from the log as it was at this revision."),
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(["table", "csv", "json", "md"]),
+            default=None,
+            help="Output format (default: table; md for meeting).",
+        ),
+        click.option("--part", help="With --format csv: the sub-table to write (e.g. pareto, aging)."),
+        click.pass_context,
+        handle_errors,
+    ]
+    for decorator in reversed(decorators):
+        fn = decorator(fn)
+    return fn
+
+
+def _run_report(ctx: click.Context, name: str, fmt: str | None, part: str | None, **kwargs: Any) -> None:
+    from kakotui.reports.render import render
+
+    log = _open(ctx)
+    _refresh(log)
+    report = log.report(name, progress=_bar() if kwargs.get("at") else None, **kwargs)
+    try:
+        text = render(report, fmt or ("md" if name == "meeting" else "table"), part=part)
+    except KeyError as exc:
+        raise click.BadParameter(str(exc.args[0]), param_hint="--part") from None
+    click.echo(text, nl=False)
+
+
+@main.group()
+def report() -> None:
+    """Reports: vendor scorecards, cost attribution, reconciliation, process audit, trends, meeting pack.
+
+    \b
+    Every report takes --since/--until (inclusive days), --vendor/--station, --at REV and
+    --format table|csv|json|md. Amounts are exact decimals; a missing FX rate is an error.
+    """
+
+
+@report.command("scorecard")
+@_report_options
+def report_scorecard(ctx: click.Context, fmt: str | None, part: str | None, **kwargs: Any) -> None:
+    """Per vendor: exceptions, Pareto, severity, cost, recovered, outstanding, days to close, grade."""
+    _run_report(ctx, "scorecard", fmt, part, **kwargs)
+
+
+@report.command("costs")
+@_report_options
+def report_costs(ctx: click.Context, fmt: str | None, part: str | None, **kwargs: Any) -> None:
+    """Cost by responsible party x month x cost type, per currency and in the reporting currency."""
+    _run_report(ctx, "costs", fmt, part, **kwargs)
+
+
+@report.command("reconcile")
+@_report_options
+def report_reconcile(ctx: click.Context, fmt: str | None, part: str | None, **kwargs: Any) -> None:
+    """Per vendor and carrier: opening, charged, recovered, outstanding, and how old."""
+    _run_report(ctx, "reconcile", fmt, part, **kwargs)
+
+
+@report.command("audit")
+@_report_options
+def report_audit(ctx: click.Context, fmt: str | None, part: str | None, **kwargs: Any) -> None:
+    """SLA breaches, open exceptions by age, data gaps, check-to-commit delay, inspectors."""
+    _run_report(ctx, "audit", fmt, part, **kwargs)
+
+
+@report.command("trends")
+@click.option("--by", type=click.Choice(["week", "month"]), default="month", show_default=True)
+@click.option(
+    "--group", type=click.Choice(["category", "vendor", "station"]), default="category", show_default=True
+)
+@_report_options
+def report_trends(ctx: click.Context, fmt: str | None, part: str | None, **kwargs: Any) -> None:
+    """Exceptions and cost per week or month, by category, vendor or station."""
+    _run_report(ctx, "trends", fmt, part, **kwargs)
+
+
+@report.command("meeting")
+@_report_options
+def report_meeting(ctx: click.Context, fmt: str | None, part: str | None, **kwargs: Any) -> None:
+    """The review-meeting pack (Markdown): every report for the period, stamped with the revision."""
+    _run_report(ctx, "meeting", fmt, part, **kwargs)
 
 
 # -- sync and the merge driver (issue 6) -----------------------------------------------------------
 
 
+def _sync_stage(stage: str) -> None:
+    if sys.stderr.isatty():
+        click.echo(f"  {stage}...", err=True)
+
+
+def _print_sync(summary: Any, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2, default=str))
+    else:
+        for line in summary.lines():
+            click.echo(inert(line))
+
+
+@main.command()
+@click.option("--remote", default="origin", show_default=True, help="A remote's name, or a URL or path.")
+@click.option("--dry-run", is_flag=True, help="Say what would happen; change nothing here or there.")
+@click.option(
+    "--to-bundle", type=click.Path(dir_okay=False, path_type=Path), help="Write the log to a bundle file."
+)
+@click.option(
+    "--from-bundle", type=click.Path(dir_okay=False, path_type=Path), help="Merge a bundle file in."
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+@handle_errors
+def sync(
+    ctx: click.Context, remote: str, dry_run: bool, to_bundle: Path | None, from_bundle: Path | None, fmt: str
+) -> None:
+    """Exchange records with the other sites: fetch, merge field by field, validate, send.
+
+    Remotes may be local paths, file://, ssh:// (or user@host:path) and https:// URLs. Offline
+    sites carry a bundle file instead (--to-bundle here, --from-bundle there).
+    """
+    from kakotui.sync.engine import SyncError
+
+    log = _open(ctx)
+    try:
+        summary = log.sync(
+            remote, dry_run=dry_run, to_bundle=to_bundle, from_bundle=from_bundle, progress=_sync_stage
+        )
+    except SyncError as exc:
+        if exc.summary is not None:
+            _print_sync(exc.summary, fmt)
+        click.echo(f"error: {inert(str(exc))}", err=True)
+        sys.exit(1)
+    _print_sync(summary, fmt)
+
+
+@main.command("merge-driver")
+@click.argument("base", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("ours", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("theirs", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", default="")
+def merge_driver(base: Path, ours: Path, theirs: Path, path: str) -> None:
+    """(Run by git.) Merge three versions of a record field by field into OURS; keep conflicts in it."""
+    sys.exit(ExceptionLog.merge_driver(base, ours, theirs, path))
+
+
+@main.command()
+@click.argument("record_id", required=False)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+@handle_errors
+def conflicts(ctx: click.Context, record_id: str | None, fmt: str) -> None:
+    """List fields that sync kept with two values (one record, or the whole log)."""
+    log = _open(ctx)
+    _refresh(log, quiet=True)
+    notes = log.conflicts(record_id)
+    if fmt == "json":
+        rows = [
+            {"id": n.id, "field": n.field, "ours": n.ours, "theirs": n.theirs, "ours_author": n.ours_author,
+             "theirs_author": n.theirs_author}
+            for n in notes
+        ]  # fmt: skip
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+        return
+    for n in notes:
+        here = json.dumps(n.ours, ensure_ascii=False, default=str) if n.ours is not None else "(absent)"
+        there = json.dumps(n.theirs, ensure_ascii=False, default=str) if n.theirs is not None else "(absent)"
+        click.echo(inert(f"{n.id}  {n.field}\n    ours:   {here[:200]}\n    theirs: {there[:200]}"))
+    click.echo(f"{len(notes)} unresolved conflict(s)", err=True)
+
+
+@main.command()
+@click.argument("record_id")
+@click.argument("fields", nargs=-1)
+@click.option("--take", type=click.Choice(["ours", "theirs"]), required=True, help="Which value to keep.")
+@click.pass_context
+@handle_errors
+def resolve(ctx: click.Context, record_id: str, fields: tuple[str, ...], take: str) -> None:
+    """Resolve kept conflicts of a record: FIELDS (default: all) take ours or theirs; one commit."""
+    log = _open(ctx)
+    _refresh(log, quiet=True)
+    notes = log.conflicts(record_id)
+    if not notes:
+        _fail(f"{record_id} has no unresolved conflicts")
+    chosen = list(fields) or list(dict.fromkeys(n.field for n in notes))
+    _saved(log.resolve(record_id, {f: take for f in chosen}))
+
+
 # -- import and export (issue 7) -------------------------------------------------------------------
+
+
+def _phase_bar(enabled: bool) -> Callable[[str, int, int], None]:
+    """A progress bar per phase (reading, checking, writing) on stderr, for large files on a terminal."""
+    state: dict[str, Any] = {}
+    labels = {"reading": "reading rows", "checking": "checking records", "writing": "writing records"}
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if not enabled or total < 2000 or not sys.stderr.isatty():
+            return
+        if state.get("phase") != phase:
+            if "bar" in state:
+                state["bar"].__exit__(None, None, None)
+            state["phase"] = phase
+            state["bar"] = click.progressbar(length=total, label=labels.get(phase, phase), file=sys.stderr)
+            state["bar"].__enter__()
+        bar = state["bar"]
+        bar.update(done - bar.pos)
+        if done >= total:
+            bar.__exit__(None, None, None)
+            del state["bar"]
+            state["phase"] = None
+
+    return progress
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--mapping", "mapping_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="A mapping file (YAML: sheet column -> field), e.g. one written by --write-mapping.")  # fmt: skip
+@click.option("--write-mapping", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the proposed mapping to this file (to edit and pass to --mapping), import nothing.")  # fmt: skip
+@click.option("--sheet", help="The worksheet of an XLSX file (default: the first one with rows).")
+@click.option("--station", help="Station new records are numbered at (default: this clone's).")
+@click.option("--on-error", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
+              help="stop: import nothing if any row has a problem; skip: import the valid rows.")  # fmt: skip
+@click.option(
+    "--dry-run", is_flag=True, help="Show exactly what would be created and changed; write nothing."
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+@handle_errors
+def import_cmd(
+    ctx: click.Context,
+    file: Path,
+    mapping_file: Path | None,
+    write_mapping: Path | None,
+    sheet: str | None,
+    station: str | None,
+    on_error: str,
+    dry_run: bool,
+    fmt: str,
+) -> None:
+    """Import exceptions from a CSV or XLSX sheet (one commit; re-importing changes only what changed).
+
+    \b
+    Without --mapping, columns are matched to fields by their header names (Vendor, 供应商, SKU,
+    Tracking #, QC date, Reship cost, Responsible, Status...). Each row keeps its source key, so the
+    same sheet imported again creates nothing new, and an updated sheet updates what changed.
+    """
+    from kakotui.interchange.mapping import describe, mapping_text
+
+    log = _open(ctx)
+    _refresh(log)
+    if write_mapping is not None:
+        if write_mapping.exists():
+            _fail(f"{write_mapping} already exists: remove it or choose another name")
+        data = log.read_sheet(file, sheet=sheet)
+        proposal = log.load_mapping(mapping_file) if mapping_file else log.propose_mapping(data)
+        if data.kind == "xlsx":
+            proposal.sheet = proposal.sheet or data.name
+        try:
+            write_mapping.write_text(mapping_text(proposal, sheet_label=file.name), encoding="utf-8")
+        except OSError as exc:
+            _fail(f"cannot write {write_mapping}: {exc.strerror or exc}")
+        for column, target in describe(proposal):
+            click.echo(f"  {inert(column, single_line=True, limit=40):<40} -> {target}")
+        key = ", ".join(proposal.key) or "(none: rows are known by a hash of their content)"
+        click.echo(f"key: {inert(key, single_line=True, limit=80)}")
+        click.echo(
+            f"wrote {write_mapping}; edit it, then: kakotui import {file} --mapping {write_mapping}", err=True
+        )
+        return
+    result = log.import_(
+        file,
+        mapping=mapping_file,
+        sheet=sheet,
+        station=station,
+        on_error=on_error,
+        dry_run=dry_run,
+        progress=_phase_bar(fmt == "text"),
+    )
+    plan = result.plan
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "dry_run": dry_run,
+                    "stopped": result.stopped,
+                    "commit": result.commit,
+                    "create": [{"row": p.row, "id": p.id} for p in plan.creates],
+                    "update": [{"row": p.row, "id": p.id, "fields": p.changed} for p in plan.updates],
+                    "unchanged": len(plan.unchanged),
+                    "problems": [p.to_dict() for p in plan.problems],
+                    "warnings": plan.warnings,
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+    else:
+        for warning in plan.warnings:
+            click.echo(f"note: {inert(warning)}", err=True)
+        if dry_run:
+            for p in plan.creates:
+                qc = p.record.get("qc", {})
+                click.echo(
+                    inert(
+                        f"would create {p.id}  row {p.row}  {qc.get('vendor', '')} {qc.get('sku', '')} "
+                        f"{qc.get('failure_code', '')}  ({lifecycle_status(p.record)})",
+                        single_line=True,
+                    )
+                )
+            for p in plan.updates:
+                click.echo(
+                    inert(
+                        f"would update {p.id}  row {p.row}  fields: {', '.join(p.changed)}", single_line=True
+                    )
+                )
+        for problem in plan.problems:
+            click.echo(inert(str(problem), single_line=True, limit=400), err=True)
+        click.echo(result.summary(), err=True)
+    if result.stopped:
+        sys.exit(1)
+
+
+def lifecycle_status(record: dict[str, Any]) -> str:
+    from kakotui.core.record import status_of
+
+    return status_of(record)
+
+
+@main.command("export")
+@click.argument("query", nargs=-1)
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "json", "jsonl"]), default=None,
+              help="Output format (default: from the -o file's extension, else csv).")  # fmt: skip
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write to this file (default: stdout).",
+)
+@click.option(
+    "--lines", is_flag=True, help="One row per reshipment cost line (for finance) instead of per exception."
+)
+@click.pass_context
+@handle_errors
+def export_cmd(
+    ctx: click.Context, query: tuple[str, ...], fmt: str | None, output: Path | None, lines: bool
+) -> None:
+    """Export the exceptions matching QUERY: one row per exception with flattened columns.
+
+    \b
+    The sheet imports back unchanged (`kakotui import FILE`): edit it in a spreadsheet and
+    import it to apply the changes. JSON and JSONL hold the full records.
+    """
+    if fmt is None:
+        suffix = output.suffix.lower().lstrip(".") if output is not None else ""
+        fmt = suffix if suffix in ("csv", "xlsx", "json", "jsonl") else "csv"
+    if fmt == "xlsx" and output is None:
+        raise click.UsageError("an XLSX export needs a file: give -o FILE.xlsx")
+    log = _open(ctx)
+    _refresh(log)
+    bar = _bar() if output is not None and sys.stderr.isatty() else None
+    result = log.export(" ".join(query), fmt=fmt, path=output, lines=lines, progress=bar)
+    for warning in result.warnings:
+        click.echo(f"note: {inert(warning)}", err=True)
+    where = f" to {output}" if output is not None else ""
+    unit = "cost line(s)" if lines else "row(s)"
+    click.echo(f"exported {result.records} record(s), {result.rows} {unit}{where} ({fmt})", err=True)

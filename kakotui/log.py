@@ -188,10 +188,19 @@ class ExceptionLog:
     @property
     def station(self) -> str:
         """The station this clone writes as (git config kakotui.station; one configured station is the default)."""
-        try:
-            value = self.git.run("config", "--get", "kakotui.station", check=False).decode().strip()
-        except GitError:
-            value = ""
+        try:  # read again only when .git/config changed (a git process per `new` otherwise)
+            stamp: int | None = (self.git.git_dir / "config").stat().st_mtime_ns
+        except (OSError, GitError):
+            stamp = None
+        seen = getattr(self, "_station_seen", None)
+        if stamp is not None and seen is not None and seen[0] == stamp:
+            value = str(seen[1])
+        else:
+            try:
+                value = self.git.run("config", "--get", "kakotui.station", check=False).decode().strip()
+            except GitError:
+                value = ""
+            self._station_seen = (stamp, value)
         if value:
             return value
         if len(self.config.stations) == 1:
@@ -351,10 +360,11 @@ class ExceptionLog:
                     raise LogError(
                         f"{rid} was changed by someone else since you opened it; reload it and apply your change again"
                     )
-            old_head = self.git.head()
             try:
                 atomic_write(file, text)
-                commit = self.git.commit_files({path: text}, msg, who, expected_head=old_head)
+                # HEAD is read (and compare-and-swapped) inside commit_files, under this same lock.
+                commit = self.git.commit_files({path: text}, msg, who)
+                old_head = self.git.last_commit[1] if self.git.last_commit else None
             except (GitError, OSError) as exc:
                 # The save did not happen: put the previous version back; the draft keeps the person's input.
                 try:
@@ -391,10 +401,9 @@ class ExceptionLog:
         if not folder.is_dir():
             return []
         recovered = []
-        head = self.git.head()
-        for draft in sorted(folder.glob("*.json")):
-            if draft == skip:
-                continue
+        drafts = [d for d in sorted(folder.glob("*.json")) if d != skip]
+        head = self.git.head() if drafts else None  # the usual save has no other draft: no git call
+        for draft in drafts:
             try:
                 data = json.loads(draft.read_text("utf-8"))
                 text = str(data["text"]).encode("utf-8")
@@ -684,7 +693,9 @@ class ExceptionLog:
             rid = str(RecordId.parse(record_id))
         except BadId as exc:
             raise LogError(str(exc)) from None
-        row = self.index.by_id(rid)
+        # By id first (an indexed look-up); by former id (aliases: a scan of every row) only if needed.
+        rows = self.index.query("id = ?", [rid], columns=["id", "path"], order="worktree DESC, path")
+        row = rows[0] if rows else self.index.by_id(rid)
         if row is None:
             return rid, RecordId.parse(rid).path
         return str(row["id"]), str(row["path"])
@@ -897,40 +908,41 @@ class ExceptionLog:
                 items.append((record, RecordId.parse(str(record.get("id", ""))).path))
             except BadId as exc:
                 raise InvalidRecord([Problem("", "id", "schema:pattern", str(exc))]) from None
-        problems = [p for found in self.check_many(items) for p in found if p.severity == "error"]
+        verdicts = self._importer.check_records(
+            items, self.schemas, self.config, self.index.ids(), render=True
+        )
+        problems = [p for v in verdicts for p in v.problems if p.severity == "error"]
         if problems:
             raise InvalidRecord(problems)
-        return self._save_checked(items, action, message, expected or {}, progress)
+        want = expected or {}
+        entries = [
+            (path, v.text or b"", v.index_row or (), want.get(str(record["id"])))
+            for (record, path), v in zip(items, verdicts, strict=True)
+        ]
+        return self._save_checked(entries, action, message, progress)
 
     def _save_checked(
         self,
-        items: Sequence[tuple[dict[str, Any], str]],
+        entries: Sequence[tuple[str, bytes, tuple[Any, ...], str | None]],
         action: str,
         message: str,
-        expected: dict[str, str | None],
         progress: Progress | None,
     ) -> str:
-        from kakotui.interchange.batch import Conflict, commit_many, index_row
+        """Write and commit checked, rendered records: (path, canonical text, index row, expected blob)."""
+        from kakotui.interchange.batch import Conflict, commit_many
 
         if action not in ("import", "merge", "renumber", "edit"):
             raise LogError(f"save_many: action {action!r} is not a bulk action")
         if "Kakotui-Action:" not in message:
             message = message.rstrip("\n") + f"\n\nKakotui-Action: {action}\n"
-        files: dict[str, bytes] = {}
-        records: dict[str, dict[str, Any]] = {}
-        want: dict[str, str | None] = {}
-        for record, path in items:
-            ordered = canonical(record, self.schemas)
-            files[path] = yamlio.dump(ordered).encode("utf-8")  # to_text without ordering twice
-            records[path] = ordered
-            want[path] = expected.get(str(record["id"]))
+        files = {path: text for path, text, _row, _blob in entries}
+        want = {path: blob for path, _text, _row, blob in entries}
         try:
             commit, old_head = commit_many(self.git, files, want, message, self.identity, progress=progress)
         except Conflict as exc:
             raise LogError(f"{exc}; nothing was saved: run the import again") from None
-        rows = [index_row(path, data, records[path], self.config) for path, data in files.items()]
         with self.index.db:
-            self.index._upsert(rows)
+            self.index._upsert(row for _path, _text, row, _blob in entries)
             if self.index.head == old_head:
                 self.index._set_meta("head", commit)
         maybe_maintain(self.git)
@@ -977,9 +989,19 @@ class ExceptionLog:
             self.index.query("1", (), columns=["id", "path", "blob", "aliases", "json"])
         )
 
-        def check(items: Sequence[tuple[dict[str, Any], str]]) -> list[list[Problem]]:
+        def check(items: Any, total: int, batch_ids: Sequence[str]) -> list[Any]:
             counted = (lambda done, total: progress("checking", done, total)) if progress else None
-            return self.check_many(items, counted)
+            verdicts: list[Any] = self._importer.check_records(
+                items,
+                self.schemas,
+                self.config,
+                self.index.ids(),
+                render=True,
+                progress=counted,
+                total=total,
+                batch_ids=batch_ids,
+            )
+            return verdicts
 
         view = self._importer.LogView(
             config=self.config,
@@ -1014,11 +1036,10 @@ class ExceptionLog:
             return result
         if not plan.to_save:
             return result
-        expected: dict[str, str | None] = {p.id: p.expected_blob for p in plan.to_save}
         counted = (lambda done, total: progress("writing", done, total)) if progress else None
         message = self._importer.import_message(plan, file_name or plan.source)
-        items = [(p.record, p.path) for p in plan.to_save]
-        result.commit = self._save_checked(items, "import", message, expected, counted)
+        entries = [(p.path, p.text, p.index_row, p.expected_blob) for p in plan.to_save]
+        result.commit = self._save_checked(entries, "import", message, counted)
         return result
 
     def import_(

@@ -245,6 +245,28 @@ def references_exist(record: dict[str, Any], ctx: Context) -> Iterator[Problem]:
             yield _p(f"related.{i}", "references-exist", f"no record {other} in this log")
 
 
+@rule("unresolved-conflict")
+def unresolved_conflict(record: dict[str, Any], ctx: Context) -> Iterator[Problem]:
+    """Sync kept both sites' values of a field (`conflicts`); a person must choose one."""
+    for conflict in record.get("conflicts", []):
+        path = conflict["path"]
+        yield _p(
+            path,
+            "unresolved-conflict",
+            f"unresolved conflict: this site has {_brief(conflict['ours'])}, the other site "
+            f"{_brief(conflict['theirs'])}; choose with `kakotui resolve {record['id']} --take ours|theirs {path}`",
+        )
+
+
+def _brief(value: Any, limit: int = 50) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict | list):
+        return "a mapping" if isinstance(value, dict) else "a list"
+    text = repr(value[: limit + 1] if isinstance(value, str) else value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def check_rules(record: dict[str, Any], ctx: Context) -> list[Problem]:
     problems: list[Problem] = []
     for fn in RULES.values():

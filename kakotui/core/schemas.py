@@ -1,20 +1,39 @@
-"""The JSON Schemas (draft 2020-12) and turning their errors into `Problem`s a person can act on."""
+"""The JSON Schemas (draft 2020-12) and turning their errors into `Problem`s a person can act on.
+
+Two validators hold each schema: `jsonschema_rs` (Rust, ~100x faster) answers "is this valid?"
+for the common case, and the reference `jsonschema` words the problems of anything else. The fast
+answer is trusted only where both are known to agree (tests/unit/test_schema_fast.py checks them
+side by side over generated records and edge cases): strings with control characters (Python's
+`\\s` matches U+001C-U+001F and U+0085, Rust's does not), leap seconds and year 0000 (which Rust's
+date-time check accepts) always go to the reference validator.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from kakotui.core.problems import Problem
 
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+
+_rs: Any
+try:  # the fast "is it valid?" check; without it every record goes through the reference validator
+    import jsonschema_rs as _rs
+except ImportError:  # pragma: no cover - it is a dependency; kept optional so a broken wheel only slows
+    _rs = None
+
 SCHEMA_FILES = {"exception": "exception.schema.json", "config": "config.schema.json"}
 _MAX_ERRORS = 50
+# Where jsonschema_rs is more lenient than the reference validator (see the module docstring).
+# Checked as one character class plus two substrings (over-approximating the times: a single
+# alternation costs ~50 us a record, this ~5 us).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def packaged_schema_dir() -> Path:
@@ -36,16 +55,58 @@ class Schemas:
 
     def __init__(self, texts: Mapping[str, str]) -> None:
         self.documents: dict[str, dict[str, Any]] = {name: json.loads(text) for name, text in texts.items()}
-        self._validators = {
-            name: Draft202012Validator(doc, format_checker=Draft202012Validator.FORMAT_CHECKER)
-            for name, doc in self.documents.items()
-        }
-        for doc in self.documents.values():
+        # The reference validators are built (and `jsonschema`, ~0.2 CPU-s, imported) on first use:
+        # opening a log whose records are valid never needs them.
+        self._reference_validators: dict[str, Any] = {}
+        self._fast: dict[str, Any] = {}
+        for name, doc in self.documents.items():
+            try:
+                schema_ok = _rs is not None and bool(_rs.meta.is_valid(doc))
+            except Exception:
+                schema_ok = False
+            if not schema_ok:
+                self.reference(name)  # raises the reference validator's SchemaError for a bad schema
+            try:
+                if _rs is not None:
+                    self._fast[name] = _rs.Draft202012Validator(doc, validate_formats=True)
+            except Exception:  # a schema the Rust validator cannot compile: the reference only
+                continue
+
+    def reference(self, name: str) -> Any:
+        """The reference `jsonschema` validator of schema `name` (checks the schema the first time)."""
+        validator = self._reference_validators.get(name)
+        if validator is None:
+            from jsonschema import Draft202012Validator
+
+            doc = self.documents[name]
             Draft202012Validator.check_schema(doc)
+            validator = Draft202012Validator(doc, format_checker=Draft202012Validator.FORMAT_CHECKER)
+            self._reference_validators[name] = validator
+        return validator
+
+    def fast_valid(self, name: str, instance: Any) -> bool:
+        """True only when the fast validator says valid and the instance is one both validators agree on.
+
+        False means "ask the reference validator", not "invalid".
+        """
+        fast = self._fast.get(name)
+        if fast is None:
+            return False
+        strings: list[str] = []
+        _strings(instance, strings)
+        text = "\n".join(strings)
+        if ":60" in text or "0000-" in text or _CONTROL.search(text):
+            return False
+        try:
+            return bool(fast.is_valid(instance))
+        except Exception:  # e.g. a lone surrogate or a huge integer Rust cannot take
+            return False
 
     def errors(self, name: str, instance: Any) -> list[Problem]:
         """Every schema problem of `instance`, as Problems (file left empty for the caller)."""
-        validator = self._validators[name]
+        if self.fast_valid(name, instance):
+            return []
+        validator = self.reference(name)
         problems: list[Problem] = []
         for error in _leaf_errors(validator.iter_errors(instance)):
             problems.append(_to_problem(error))
@@ -55,7 +116,7 @@ class Schemas:
         return sorted(set(problems), key=lambda p: (p.field, p.rule, p.message))
 
     def is_valid(self, name: str, instance: Any) -> bool:
-        return bool(self._validators[name].is_valid(instance))
+        return self.fast_valid(name, instance) or bool(self.reference(name).is_valid(instance))
 
     def property_order(self, name: str) -> dict[str, Any]:
         """The schema itself, for callers that order keys the way the schema lists them."""
@@ -65,6 +126,23 @@ class Schemas:
 @lru_cache(maxsize=1)
 def packaged() -> Schemas:
     return Schemas(load_schema_texts())
+
+
+def _strings(value: Any, out: list[str]) -> None:
+    """Every string (keys too) inside `value`, appended to `out`."""
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str):
+                out.append(key)
+            if isinstance(item, str):
+                out.append(item)
+            else:
+                _strings(item, out)
+    elif isinstance(value, list):
+        for item in value:
+            _strings(item, out)
 
 
 def _leaf_errors(errors: Iterable[ValidationError]) -> Iterable[ValidationError]:
@@ -105,7 +183,9 @@ def _to_problem(error: ValidationError) -> Problem:
     value = error.instance
     why = f" ({schema['description']})" if "description" in schema and kind == "required" else ""
     if kind == "required":
-        missing = next((f for f in error.validator_value if isinstance(value, dict) and f not in value), "?")
+        # jsonschema yields one error per missing property; its message names it ("'sku' is a required property")
+        named = [f for f in error.validator_value if isinstance(value, dict) and f not in value]
+        missing = next((f for f in named if error.message.startswith(repr(f))), named[0] if named else "?")
         return Problem("", field_path([*path, missing]), "schema:required", f"is required{why}")
     if kind == "additionalProperties":
         extra = (

@@ -194,6 +194,9 @@ class Git:
         self._git = _git_exe()
         self._git_dir: Path | None = None
         self._procs: set[subprocess.Popen[bytes]] = set()
+        # (new commit, its parent) of the last `commit_files`: a caller that needs the parent (the
+        # index) reads it here instead of running `git rev-parse HEAD` once more per save.
+        self.last_commit: tuple[str, str | None] | None = None
 
     # -- running git --------------------------------------------------------------------------
 
@@ -235,6 +238,14 @@ class Git:
         if check and proc.returncode != 0:
             raise _failure(proc.args, proc.returncode, proc.stderr)
         return proc.stdout
+
+    def run_status(
+        self, *args: str, input: bytes | None = None, env: dict[str, str] | None = None
+    ) -> tuple[int, bytes, bytes]:
+        """Run git and return (exit status, stdout, stderr) for commands whose status is an answer
+        (`merge-tree` exits 1 on conflicts and still prints the tree; `push` reports rejections)."""
+        proc = self._exec(args, input, env)
+        return proc.returncode, proc.stdout, proc.stderr
 
     def _run_retrying_locks(
         self, args: Sequence[str], input: bytes | None = None
@@ -493,6 +504,7 @@ class Git:
                     raise HeadMoved(head, self.head(), proc.args)
                 raise _failure(proc.args, proc.returncode, proc.stderr)
 
+            self.last_commit = (new, head)
             self._update_index(new, changes)
         return new
 

@@ -7,12 +7,14 @@ loses nothing: the next open rebuilds it, reporting progress.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sqlite3
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, fields
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +23,16 @@ from kakotui.core.ids import is_record_path
 from kakotui.core.record import Summary, summarize
 from kakotui.core.schemas import Schemas
 from kakotui.core.validation import check_text
+from kakotui.store import facts
 from kakotui.store.gitrepo import Git, GitError
 
-INDEX_FORMAT = "3"
+INDEX_FORMAT = "4"
 PREFIX = "records/"
 Progress = Callable[[int, int], None]
 
 SUMMARY_COLUMNS = [f.name for f in fields(Summary)]
 COLUMNS = ["path", "blob", *SUMMARY_COLUMNS, "valid", "problems", "worktree", "json"]
+_VALID, _WORKTREE, _JSON = COLUMNS.index("valid"), COLUMNS.index("worktree"), COLUMNS.index("json")
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -57,6 +61,7 @@ class CatchUp:
 
 
 _WORKER: dict[str, Any] = {}
+_BATCH = 200  # records per job sent to a worker process
 
 
 def _init_worker(schema_texts: dict[str, str], config_data: dict[str, Any]) -> None:
@@ -64,9 +69,28 @@ def _init_worker(schema_texts: dict[str, str], config_data: dict[str, Any]) -> N
     _WORKER["config"] = Config.from_data(config_data)
 
 
-def _check_one(args: tuple[str, bytes]) -> tuple[Any, ...]:
-    path, data = args
-    return _row(path, "", data, _WORKER["schemas"], _WORKER["config"], worktree=False)
+def _check_many(batch: list[tuple[str, str, bytes]]) -> list[tuple[Any, ...]]:
+    """Rows of a batch, each followed by its report facts (computed here, off the main process)."""
+    schemas, config = _WORKER["schemas"], _WORKER["config"]
+    out = []
+    for path, sha, data in batch:
+        row = _row(path, sha, data, schemas, config, worktree=False)
+        record = json.loads(row[_JSON]) if row[_JSON] is not None else None
+        fact_rows = facts.child_rows(
+            path, record, config, valid=bool(row[_VALID]), worktree=bool(row[_WORKTREE])
+        )
+        out.append((*row, fact_rows))
+    return out
+
+
+def _write_facts(db: sqlite3.Connection, ready: list[facts.FactRows], paths: list[tuple[str]]) -> None:
+    """What `facts.write` does after computing the rows, for rows the worker processes computed."""
+    db.executemany("DELETE FROM fact_records WHERE path = ?", paths)
+    db.executemany("DELETE FROM cost_lines WHERE path = ?", paths)
+    db.executemany("DELETE FROM recoveries WHERE path = ?", paths)
+    db.executemany(facts._INSERT_RECORD, [f.record for f in ready if f.record is not None])
+    db.executemany(facts._INSERT_COST, [c for f in ready for c in f.costs])
+    db.executemany(facts._INSERT_RECOVERY, [r for f in ready for r in f.recoveries])
 
 
 def _row(
@@ -74,7 +98,7 @@ def _row(
 ) -> tuple[Any, ...]:
     checked = check_text(data, path, schemas, config)
     summary = summarize(checked.record or {}, config)
-    values = asdict(summary)
+    values = {c: getattr(summary, c) for c in SUMMARY_COLUMNS}  # asdict deep-copies: 3x slower
     if not values["id"]:
         values["id"] = Path(path).stem
     problems = json.dumps([p.to_dict() for p in checked.problems], ensure_ascii=False)
@@ -103,6 +127,10 @@ class Index:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        self._ids_cache: tuple[tuple[int, int], frozenset[str]] | None = None
+        self.workers: int | None = None  # processes that parse a rebuild (None: one per core, at most 4)
+        self.pool_min = 2000  # fewer records than this are parsed in this process (a pool costs ~0.3 s)
+        facts.ensure(self.db)  # report facts (kakotui.store.facts)
         self._config_key = (
             json.dumps(config.data, sort_keys=True) + "|" + json.dumps(schemas.documents, sort_keys=True)
         )
@@ -137,10 +165,25 @@ class Index:
 
     def _upsert(self, rows: Iterable[tuple[Any, ...]]) -> int:
         placeholders = ", ".join("?" for _ in COLUMNS)
-        cur = self.db.executemany(
-            f"INSERT OR REPLACE INTO records({', '.join(COLUMNS)}) VALUES ({placeholders})", rows
-        )
-        return cur.rowcount
+        sql = f"INSERT OR REPLACE INTO records({', '.join(COLUMNS)}) VALUES ({placeholders})"
+        count = 0
+        chunk: list[tuple[Any, ...]] = []
+        for row in itertools.chain(rows, [None]):  # streamed in chunks: a rebuild never holds every row
+            if row is not None:
+                chunk.append(row)
+            if chunk and (row is None or len(chunk) >= 2000):
+                width = len(COLUMNS)
+                count += self.db.executemany(sql, [r[:width] for r in chunk]).rowcount
+                # the report facts of the same rows (deleted with them by a trigger); a rebuild's
+                # worker processes computed them already (a row then carries them as an extra cell)
+                if all(len(r) > width for r in chunk):
+                    _write_facts(self.db, [r[width] for r in chunk], [(r[0],) for r in chunk])
+                else:
+                    facts.write(
+                        self.db, [(r[0], r[_VALID], r[_WORKTREE], r[_JSON]) for r in chunk], self.config
+                    )
+                chunk.clear()
+        return count
 
     def _rows_from_blobs(
         self, entries: Sequence[tuple[str, str]], progress: Progress | None, total: int, done: int = 0
@@ -150,8 +193,8 @@ class Index:
         for path, sha in entries:
             by_sha.setdefault(sha, []).append(path)
         blobs = self.git.cat_blobs(list(by_sha))
-        workers = min(os.cpu_count() or 1, 4)
-        if len(entries) < 2000 or workers < 2:
+        workers = self.workers or min(os.cpu_count() or 1, 4)
+        if len(entries) < self.pool_min or workers < 2:
             for sha, data in blobs:
                 for path in by_sha[sha]:
                     yield _row(path, sha, data, self.schemas, self.config, worktree=False)
@@ -164,17 +207,34 @@ class Index:
                 max_workers=workers, initializer=_init_worker, initargs=(texts, self.config.data)
             ) as pool:
 
-                def jobs() -> Iterator[tuple[str, bytes]]:
+                def jobs() -> Iterator[list[tuple[str, str, bytes]]]:
+                    batch: list[tuple[str, str, bytes]] = []
                     for sha, data in blobs:
                         for path in by_sha[sha]:
-                            yield (path, data)
+                            batch.append((path, sha, data))
+                        if len(batch) >= _BATCH:
+                            yield batch
+                            batch = []
+                    if batch:
+                        yield batch
 
-                shas = {path: sha for path, sha in entries}
-                for row in pool.map(_check_one, jobs(), chunksize=256):
-                    yield (row[0], shas[row[0]], *row[2:])
-                    done += 1
-                    if progress and done % 500 == 0:
-                        progress(done, total)
+                # Bounded submission (pool.map would read every blob before the first result):
+                # at most a few batches per worker are in flight, results come back in order.
+                pending: deque[Future[list[tuple[Any, ...]]]] = deque()
+                for batch in jobs():
+                    pending.append(pool.submit(_check_many, batch))
+                    while len(pending) > workers * 3 or (pending and pending[0].done()):
+                        for row in pending.popleft().result():
+                            yield row
+                            done += 1
+                            if progress and done % 500 == 0:
+                                progress(done, total)
+                while pending:
+                    for row in pending.popleft().result():
+                        yield row
+                        done += 1
+                        if progress and done % 500 == 0:
+                            progress(done, total)
         if progress:
             progress(total, total)
 
@@ -299,7 +359,12 @@ class Index:
             self.db.row_factory = None
 
     def ids(self) -> frozenset[str]:
-        return frozenset(r[0] for r in self.db.execute("SELECT id FROM records"))
+        """Every record id (cached: a save checks references against it; ~40 ms to build at 100k)."""
+        # total_changes moves with every write of this connection, data_version with other connections'.
+        version = (self.db.total_changes, self.db.execute("PRAGMA data_version").fetchone()[0])
+        if self._ids_cache is None or self._ids_cache[0] != version:
+            self._ids_cache = (version, frozenset(r[0] for r in self.db.execute("SELECT id FROM records")))
+        return self._ids_cache[1]
 
     def max_seq(self, station: str, year: int) -> int:
         row = self.db.execute(

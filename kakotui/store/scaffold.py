@@ -40,15 +40,24 @@ records/**/*.yaml merge=kakotui
 """
 
 WORKFLOW = """\
-# Validation gate for pull requests: every record valid and canonical, and the semantic diff posted.
+# The review gate of this log (written by `kakotui init`; see the kakotui README, "Review").
+# On a pull request: post the semantic diff (records and fields, not YAML lines) as a comment, then
+# check that the records are canonical and that what the pull request changes is valid and breaks
+# nothing elsewhere: references from other records, duplicate ids, append-only history.
+# On a push to main: every record is validated.
 name: kakotui
 on:
   pull_request:
   push:
     branches: [main]
+permissions:
+  contents: read
+  pull-requests: write
 jobs:
   validate:
     runs-on: ubuntu-latest
+    env:
+      BASE: origin/${{ github.base_ref }}
     steps:
       - uses: actions/checkout@v4
         with:
@@ -57,23 +66,51 @@ jobs:
         with:
           python-version: '3.11'
       - run: pip install kakotui
-      - name: Validate the records
-        run: kakotui validate
+      - name: Semantic diff of the pull request
+        if: github.event_name == 'pull_request'
+        run: kakotui diff "$BASE" HEAD --format md > kakotui-diff.md
+      - name: Post the diff as a comment (updated on each push)
+        if: github.event_name == 'pull_request'
+        continue-on-error: true
+        uses: actions/github-script@v7
+        with:
+          script: |
+            const fs = require('fs');
+            const marker = '<!-- kakotui-diff -->';
+            let body = marker + '\\n' + fs.readFileSync('kakotui-diff.md', 'utf8');
+            if (body.length > 65000) body = body.slice(0, 65000) + '\\n\\n(cut: run `kakotui diff` locally)';
+            const { owner, repo } = context.repo;
+            const issue_number = context.issue.number;
+            const comments = await github.paginate(github.rest.issues.listComments, { owner, repo, issue_number });
+            const mine = comments.find((c) => c.body && c.body.startsWith(marker));
+            if (mine) {
+              await github.rest.issues.updateComment({ owner, repo, comment_id: mine.id, body });
+            } else {
+              await github.rest.issues.createComment({ owner, repo, issue_number, body });
+            }
       - name: Records are in canonical form
         run: kakotui fmt --check
+      - name: What the pull request changes is valid and breaks nothing elsewhere
+        if: github.event_name == 'pull_request'
+        run: kakotui validate --since "$BASE"
+      - name: Every record is valid
+        if: github.event_name != 'pull_request'
+        run: kakotui validate
 """
 
 PRE_COMMIT = """\
-# pre-commit hooks: refuse a commit with an invalid or non-canonical record.
+# pre-commit hooks (https://pre-commit.com; `pre-commit install`): refuse a commit whose records are
+# invalid, not canonical, or break a rule elsewhere (references, duplicate ids, append-only history).
+# pre-commit stashes unstaged changes first, so what is checked is what is staged.
 repos:
   - repo: local
     hooks:
       - id: kakotui-validate
-        name: kakotui validate
-        entry: kakotui validate
+        name: kakotui validate --since HEAD
+        entry: kakotui validate --since HEAD
         language: system
-        pass_filenames: true
-        files: ^records/.*\\.yaml$
+        pass_filenames: false
+        files: ^(records/.*\\.yaml|kakotui\\.yaml|schema/.*)$
       - id: kakotui-fmt
         name: kakotui fmt --check
         entry: kakotui fmt --check

@@ -1,0 +1,1 @@
+"""Sync between sites through git: remotes policy, field-by-field record merge, integration, bundles."""

@@ -22,7 +22,6 @@ from textual.worker import get_current_worker
 from kakotui.core.textsafe import inert
 from kakotui.log import Loaded
 from kakotui.tui.recordview import (
-    HISTORY_MISSING,
     Section,
     evidence_links,
     evidence_target,
@@ -169,12 +168,11 @@ class DetailScreen(Screen[None]):
         self.kakotui.open_form(name, self.record_id)
 
     def action_history(self) -> None:
-        if not hasattr(self.kakotui.exception_log, "history"):
-            self.notify(HISTORY_MISSING)
-            return
-        self.query_one("#detail-body", VerticalScroll).scroll_to_widget(
-            self.query_one("#detail-history"), animate=False, top=True
-        )
+        """The record's field-level timeline, each change with its diff."""
+        from kakotui.tui.history import HistoryScreen
+
+        app = self.kakotui
+        self.app.push_screen(HistoryScreen(app.exception_log, self.record_id, lock=app.log_lock))
 
     def action_open_evidence(self) -> None:
         if not self._links:

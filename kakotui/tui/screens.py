@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.cells import cell_len
 from textual import events, on, work
@@ -113,6 +113,10 @@ class MainScreen(Screen[None]):
         Binding("u", "form('confirm')", "Customer confirmation", id="confirm", show=False),
         Binding("c", "form('close')", "Close the record", id="close", show=False),
         Binding("ctrl+r,f5", "reload", "Reload", id="reload", show=False),
+        Binding("s", "sync", "Sync", id="sync"),
+        Binding("R", "reports", "Reports", id="reports"),
+        Binding("h", "history", "History", id="history-list", show=False),
+        Binding("ctrl+e", "export", "Export the list", id="export", show=False),
         Binding("escape", "back", "Back to the list", id="back", show=False),
     ]
 
@@ -222,6 +226,45 @@ class MainScreen(Screen[None]):
             if self._progress_timer is not None:
                 self._progress_timer.resume()
         self._load(keep_id)
+
+    def action_sync(self) -> None:
+        """Sync with the shared remote (a screen that runs it in a worker and shows the summary)."""
+        from kakotui.tui.sync import SyncScreen
+
+        def done(summary: Any) -> None:
+            if summary is not None and getattr(summary, "changed_locally", True):
+                self.reload(keep_id=self.cursor_id)
+
+        self.app.push_screen(SyncScreen(self.app.exception_log), done)  # type: ignore[attr-defined]
+
+    def action_history(self) -> None:
+        """The history of the record under the cursor."""
+        from kakotui.tui.history import HistoryScreen
+
+        if self.cursor_id is None:
+            self.notify("no record selected", severity="warning")
+            return
+        app: Any = self.app
+        self.app.push_screen(HistoryScreen(app.exception_log, self.cursor_id, lock=app.log_lock))
+
+    def action_export(self) -> None:
+        """Export the records of the current filter (CSV, XLSX, JSON, JSONL)."""
+        from kakotui.tui.importer import ExportDialog
+
+        app: Any = self.app
+        self.app.push_screen(ExportDialog(app.exception_log, self.query_text, lock=app.log_lock))
+
+    def action_reports(self) -> None:
+        """Report screens; a figure drilled into comes back as a filter on this list."""
+        from kakotui.tui.reports import ReportsScreen
+
+        def apply(query: str | None) -> None:
+            if query:
+                while self.app.screen is not self:
+                    self.app.pop_screen()
+                self.set_filter(query)
+
+        self.app.push_screen(ReportsScreen(self.app.exception_log), apply)  # type: ignore[attr-defined]
 
     def action_reload(self) -> None:
         self.reload(keep_id=self.cursor_id)

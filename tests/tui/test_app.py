@@ -76,10 +76,11 @@ def urls_opened(app: KakotuiApp) -> list[str]:
     return opened
 
 
-async def settle(pilot: Pilot[None], delay: float = 0.25) -> None:
-    """Let debounce timers fire and workers finish."""
-    await pilot.pause(delay)
-    await pilot.app.workers.wait_for_complete()
+async def settle(pilot: Pilot[None], delay: float = 0.4) -> None:
+    """Let debounce timers fire and workers finish (twice: a worker's result may start another)."""
+    for _ in range(2):
+        await pilot.pause(delay)
+        await pilot.app.workers.wait_for_complete()
     await pilot.pause()
 
 
@@ -303,7 +304,13 @@ async def test_invalid_record_shows_its_problems_and_refused_links_stay_closed(
         assert "changed in the working tree" in text
         assert HISTORY_MISSING in text
         await pilot.press("h")
-        assert HISTORY_MISSING in notes
+        await settle(pilot)
+        from kakotui.tui.history import HistoryScreen
+
+        assert isinstance(app.screen, HistoryScreen)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, DetailScreen)
         await pilot.press("o")
         assert opened == []
         assert any(note.startswith("not opened: file:///etc/passwd") for note in notes)

@@ -17,7 +17,7 @@ from kakotui.core.commits import commit_message as core_commit_message
 from kakotui.core.config import Config, load_config
 from kakotui.core.ids import RecordId
 from kakotui.core.record import status_of, to_text
-from kakotui.core.schemas import Schemas, packaged
+from kakotui.core.schemas import Schemas, packaged, packaged_schema_dir
 from kakotui.core.validation import validate_record
 from kakotui.interchange import sample
 
@@ -378,12 +378,12 @@ def test_fast_import_stream_builds_a_real_history(
     rids = _git(repo, "log", "--format=%(trailers:key=Kakotui-Record,valueonly)", "main").split()
     assert rids == [e.record_id for e in reversed(events)]
     first = _git(repo, "rev-list", "--max-parents=0", "main").strip()
+    schemas = {f"schema/{p.name}" for p in packaged_schema_dir().glob("*.schema.json")}
     assert set(_git(repo, "ls-tree", "-r", "--name-only", first).split()) == {
         ".gitattributes",
         "README.md",
         "kakotui.yaml",
-        "schema/config.schema.json",
-        "schema/exception.schema.json",
+        *schemas,
     }
     assert _git(repo, "show", "main:.gitattributes") == sample.GITATTRIBUTES
     assert _git(repo, "show", "main:README.md").encode() == readme

@@ -1,0 +1,196 @@
+"""Many record files saved as one commit: written, committed, or all put back as they were.
+
+Under the repository lock: check that every file is still what the caller planned on (absent for a
+new record, the expected blob for an update), write each file atomically (temporary name, rename),
+flush them to disk once, commit them all with one `git fast-import`, and bring git's index stat data
+up to date so that `git status` stays fast. If anything fails before the commit is made, every file
+is restored and the log is exactly as it was. Index rows for the SQLite cache are built here from
+the already validated records, so a 100,000-record import does not parse and validate them twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from kakotui.core.config import Config
+from kakotui.core.record import summarize
+from kakotui.store.gitrepo import Git, Identity, blob_sha, repo_lock
+from kakotui.store.index import SUMMARY_COLUMNS
+
+__all__ = ["Conflict", "commit_many", "index_row"]
+
+Progress = Callable[[int, int], None]
+_WRITERS = 8
+
+
+class Conflict(Exception):
+    """A file changed (or appeared) since the import was planned; nothing was written."""
+
+
+def _write(path: Path, data: bytes, *, new: bool = False) -> None:
+    """Write `path` whole: a new file directly (it did not exist: no reader can see a mix), an
+    existing one through a temporary name and a rename."""
+    if new:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        except BaseException:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def commit_many(
+    git: Git,
+    files: Mapping[str, bytes],
+    expected: Mapping[str, str | None],
+    message: str,
+    author: Identity,
+    *,
+    progress: Progress | None = None,
+) -> tuple[str, str | None]:
+    """Write and commit `files` (path -> canonical bytes) in one commit; return (commit, old head).
+
+    `expected[path]` is the blob the file must hold now, or None when it must not exist. Raises
+    `Conflict` or `GitError`; in both cases no file is left changed and HEAD has not moved.
+    """
+    root = git.root
+    with repo_lock(git.git_dir):
+        originals: dict[str, bytes | None] = {}
+        for path in files:
+            file = root / path
+            want = expected.get(path)
+            try:
+                current: bytes | None = file.read_bytes() if want is not None else None
+            except FileNotFoundError:
+                current = None
+            if want is None:
+                if file.exists() or file.is_symlink():
+                    raise Conflict(f"{path} was created by someone else since the import was planned")
+            elif current is None or blob_sha(current) != want:
+                raise Conflict(f"{path} was changed by someone else since the import was planned")
+            originals[path] = current
+        old_head = git.head()
+        written: list[str] = []
+        try:
+            _write_all(root, files, originals, written, progress)
+            os.sync()  # one barrier for all the files instead of an fsync each (100x faster here)
+            commit = git.commit_files(dict(files), message, author, expected_head=old_head)
+        except BaseException:
+            _restore(root, written, originals)
+            raise
+        # Entries added by blob id carry no stat data: without a refresh every later `git status`
+        # would hash all the imported files again.
+        git.run("update-index", "-q", "--refresh", check=False)
+    return commit, old_head
+
+
+def _write_all(
+    root: Path,
+    files: Mapping[str, bytes],
+    originals: Mapping[str, bytes | None],
+    written: list[str],
+    progress: Progress | None,
+) -> None:
+    """Write every file, several at a time (creating a file costs ~1 ms of waiting on this disk)."""
+    total = len(files)
+
+    def some(items: list[tuple[str, bytes]]) -> list[str]:
+        done: list[str] = []
+        try:
+            for path, data in items:
+                _write(root / path, data, new=originals.get(path) is None)
+                done.append(path)
+        except BaseException as exc:
+            exc.add_note("\0".join(done))  # what this batch wrote before failing, to restore it
+            raise
+        return done
+
+    folders = {(root / path).parent for path in files}
+    for folder in sorted(folders):
+        folder.mkdir(parents=True, exist_ok=True)
+    failure: BaseException | None = None
+    items = list(files.items())
+    batches = [items[i : i + 250] for i in range(0, total, 250)]
+    with ThreadPoolExecutor(_WRITERS) as pool:
+        futures = [pool.submit(some, batch) for batch in batches]
+        done = 0
+        for future, batch in zip(futures, batches, strict=True):
+            try:
+                written.extend(future.result())
+            except BaseException as exc:  # keep collecting: every written file must be known to restore it
+                notes = getattr(exc, "__notes__", None) or [""]
+                written.extend(p for p in notes[-1].split("\0") if p)
+                failure = failure or exc
+            done += len(batch)
+            if progress is not None:
+                progress(done, total)
+    if failure is not None:
+        raise failure
+
+
+def _restore(root: Path, written: Sequence[str], originals: Mapping[str, bytes | None]) -> None:
+    for path in written:
+        original = originals.get(path)
+        file = root / path
+        try:
+            if original is None:
+                file.unlink(missing_ok=True)
+                _prune(file.parent, root)
+            else:
+                _write(file, original)
+        except OSError:
+            continue  # best effort: the commit was not made, `git status` shows what is left
+
+
+def _prune(folder: Path, root: Path) -> None:
+    """Remove folders the import created and left empty (up to records/)."""
+    stop = root / "records"
+    while folder != stop and folder.is_relative_to(stop):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
+
+
+def index_row(path: str, data: bytes, record: dict[str, Any], config: Config) -> tuple[Any, ...]:
+    """The index row of a valid record, in `kakotui.store.index.COLUMNS` order, without re-reading it."""
+    summary = summarize(record, config)
+    return (
+        path,
+        blob_sha(data),
+        *(getattr(summary, c) for c in SUMMARY_COLUMNS),
+        1,
+        "[]",
+        0,
+        json.dumps(record, ensure_ascii=False),
+    )

@@ -1,0 +1,648 @@
+"""What reports read: SQL aggregates over the index's fact tables, first-commit times, past revisions.
+
+`FactSource` answers the handful of grouped questions reports ask (SQL does the sums, in integer
+minor units; `kakotui.reports` does the meaning). Column names in SQL come only from the
+whitelists here; user values travel as parameters.
+
+`scan_first_commits` keeps, per record path, the author time of the commit that added it
+(`git log --diff-filter=A`), scanning only the commits it has not seen. `index_at` builds (and
+caches under `.git/kakotui/at/`) an index of the log as it was at a past commit, with that commit's
+kakotui.yaml, so every report can be reproduced at any revision.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from kakotui.core.config import CONFIG_FILE, Config, load_config
+from kakotui.core.ids import is_record_path
+from kakotui.core.schemas import SCHEMA_FILES, Schemas, load_schema_texts, packaged_schema_dir
+from kakotui.store.gitrepo import Git, GitError
+from kakotui.store.index import INDEX_FORMAT, PREFIX, Index, Progress
+
+__all__ = [
+    "FIRST_COMMITS_SCHEMA",
+    "AtRevision",
+    "FactSource",
+    "MissingRate",
+    "OpenedFacts",
+    "Outstanding",
+    "Scope",
+    "SlaCounts",
+    "Stats",
+    "Sums",
+    "index_at",
+    "open_facts",
+    "read_volume_files",
+    "scan_first_commits",
+]
+
+Dated = Literal["cost", "record"]
+
+FIRST_COMMITS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS first_commits (path TEXT PRIMARY KEY, at_s INTEGER NOT NULL, sha TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS first_commits_meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+_RECORD_KEYS = frozenset(
+    {"vendor", "category", "failure_code", "severity", "station", "site", "inspector", "week", "month", "day"}
+)
+_MONEY_KEYS = frozenset(
+    {
+        "responsible",
+        "party",
+        "month",
+        "week",
+        "day",
+        "type",
+        "carrier",
+        "vendor",
+        "category",
+        "station",
+        "outcome",
+    }
+)
+_TIME_COLUMNS = frozenset(
+    {"checked_s", "decided_s", "first_reship_s", "delivered_s", "confirmed_s", "closed_s"}
+)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The rows a question is about: inclusive local days, vendors, stations (empty = all)."""
+
+    since: date | None = None
+    until: date | None = None
+    vendors: tuple[str, ...] = ()
+    stations: tuple[str, ...] = ()
+
+    def sql(self, day_column: str = "day", alias: str = "") -> tuple[str, list[Any]]:
+        p = f"{alias}." if alias else ""
+        parts: list[str] = []
+        params: list[Any] = []
+        if self.since is not None:
+            parts.append(f"{p}{day_column} >= ?")
+            params.append(self.since.isoformat())
+        if self.until is not None:
+            # without a start the range holds most rows: a table scan beats the day index's look-ups
+            parts.append(f"{'' if self.since is not None else '+'}{p}{day_column} <= ?")
+            params.append(self.until.isoformat())
+        if self.vendors:
+            parts.append(f"{p}vendor IN ({', '.join('?' for _ in self.vendors)})")
+            params.extend(self.vendors)
+        if self.stations:
+            parts.append(f"{p}station IN ({', '.join('?' for _ in self.stations)})")
+            params.extend(self.stations)
+        return (" AND ".join(parts) or "1"), params
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Counts over a group of records."""
+
+    key: tuple[str, ...]
+    records: int
+    units: int
+    open: int
+    closed: int
+    reshipments: int
+    reopened: int
+    critical: int
+    major: int
+    minor: int
+    with_evidence: int
+    with_gaps: int
+
+
+@dataclass(frozen=True)
+class Sums:
+    """Money over a group of cost lines or recoveries, in one original currency."""
+
+    key: tuple[str, ...]
+    currency: str
+    lines: int
+    amount_minor: int
+    reporting_minor: int
+    missing: int  # lines whose month has no FX rate (not in reporting_minor)
+
+
+@dataclass(frozen=True)
+class MissingRate:
+    month: str
+    currency: str
+    lines: int
+    example: str
+
+
+@dataclass(frozen=True)
+class Outstanding:
+    """Records that still owe a party money as of a day: how many, since when, how much."""
+
+    kind: str
+    party: str
+    records: int
+    oldest_day: str
+    balance_minor: int
+
+
+@dataclass(frozen=True)
+class SlaCounts:
+    stage: str
+    applicable: int
+    on_time: int
+    late: int
+    overdue: int
+    running: int
+    breached_ids: tuple[str, ...]
+
+
+def _keys(keys: Sequence[str], allowed: frozenset[str]) -> str:
+    for key in keys:
+        if key not in allowed:
+            raise ValueError(f"cannot group by {key!r}")
+    return ", ".join(keys)
+
+
+def _unindexed(keys: Sequence[str]) -> str:
+    """GROUP BY terms that no index can order: a scan and one sort beat an index walk with a look-up per row."""
+    return ", ".join(f"+{k}" for k in keys)
+
+
+class FactSource:
+    """Grouped questions over the fact tables of one index database."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        db.executescript(FIRST_COMMITS_SCHEMA)
+
+    def _all(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return list(self.db.execute(sql, tuple(params)))
+
+    # -- records -----------------------------------------------------------------------------
+
+    def stats(self, scope: Scope, by: Sequence[str]) -> list[Stats]:
+        keys = _keys(by, _RECORD_KEYS)
+        where, params = scope.sql()
+        select = f"{keys}, " if keys else ""
+        group = f" GROUP BY {_unindexed(by)}" if keys else ""
+        rows = self._all(
+            f"SELECT {select}count(*), sum(quantity), sum(status <> 'closed'), sum(status = 'closed'), "
+            "sum(reshipments), sum(reopenings > 0), sum(severity = 'critical'), sum(severity = 'major'), "
+            f"sum(severity = 'minor'), sum(evidence > 0), sum(gaps <> '') FROM fact_records WHERE {where}{group}",
+            params,
+        )
+        n = len(by)
+        return [
+            Stats(tuple(str(k) for k in r[:n]), *(int(v or 0) for v in r[n:]))
+            for r in rows
+            if r[n]  # an aggregate without GROUP BY returns one row even when nothing matches
+        ]
+
+    def durations(self, scope: Scope, by: str, start: str, end: str) -> list[tuple[str, int]]:
+        """(group, end - start seconds) for records where both times are known."""
+        _keys([by], _RECORD_KEYS)
+        if start not in _TIME_COLUMNS or end not in _TIME_COLUMNS:
+            raise ValueError(f"not a stage time: {start}, {end}")
+        where, params = scope.sql()
+        return [
+            (str(k), int(d))
+            for k, d in self._all(
+                f"SELECT {by}, {end} - {start} FROM fact_records "
+                f"WHERE {where} AND {end} IS NOT NULL AND {start} IS NOT NULL",
+                params,
+            )
+        ]
+
+    def repeats(self, scope: Scope) -> dict[str, int]:
+        """Per vendor: records whose SKU (of that vendor) failed before, at any earlier time."""
+        where, params = scope.sql(alias="r")
+        return {
+            str(v): int(n)
+            for v, n in self._all(
+                f"SELECT r.vendor, count(*) FROM fact_records r WHERE {where} AND EXISTS ("
+                "SELECT 1 FROM fact_records e WHERE e.vendor = r.vendor AND e.sku = r.sku AND "
+                "(e.checked_s < r.checked_s OR (e.checked_s = r.checked_s AND e.id < r.id))) GROUP BY r.vendor",
+                params,
+            )
+        }
+
+    def open_ages(self, scope: Scope, as_of_s: int, as_of_day: str, bounds: Sequence[int]) -> list[int]:
+        """Records open at `as_of_s`, counted per age bucket (age in days from the check date)."""
+        where, params = scope.sql()
+        cases = " ".join(f"WHEN age <= {int(b)} THEN {i}" for i, b in enumerate(bounds))
+        rows = self._all(
+            f"SELECT CASE {cases} ELSE {len(bounds)} END AS bucket, count(*) FROM ("
+            "SELECT CAST(julianday(?) - julianday(day) AS INTEGER) AS age FROM fact_records "
+            f"WHERE {where} AND checked_s <= ? AND (closed_s IS NULL OR closed_s > ?)) GROUP BY bucket",
+            [as_of_day, *params, as_of_s, as_of_s],
+        )
+        counts = [0] * (len(bounds) + 1)
+        for bucket, n in rows:
+            counts[int(bucket)] = int(n)
+        return counts
+
+    def sla(
+        self, scope: Scope, as_of_s: int, stage: str, column: str, days: int, limit: int = 100
+    ) -> SlaCounts:
+        """How records met the SLA of one stage (`days` from the QC check), as of `as_of_s`."""
+        if column not in _TIME_COLUMNS:
+            raise ValueError(f"not a stage time: {column}")
+        where, params = scope.sql()
+        applies = "final_status <> 'void' AND checked_s <= ?"
+        if stage == "reship":
+            applies += " AND decision = 'reship'"
+        deadline = f"(checked_s + {int(days) * 86400})"
+        done = f"({column} IS NOT NULL AND {column} <= ?)"
+        row = self.db.execute(
+            f"SELECT count(*), sum({done} AND {column} <= {deadline}), sum({done} AND {column} > {deadline}), "
+            f"sum(NOT {done} AND {deadline} < ?), sum(NOT {done} AND {deadline} >= ?) "
+            f"FROM fact_records WHERE {where} AND {applies}",
+            [as_of_s, as_of_s, as_of_s, as_of_s, as_of_s, as_of_s, *params, as_of_s],
+        ).fetchone()
+        ids = [
+            str(r[0])
+            for r in self._all(
+                f"SELECT id FROM fact_records WHERE {where} AND {applies} AND "
+                f"(({done} AND {column} > {deadline}) OR (NOT {done} AND {deadline} < ?)) ORDER BY id LIMIT ?",
+                [*params, as_of_s, as_of_s, as_of_s, as_of_s, limit + 1],
+            )
+        ]
+        a, on_time, late, overdue, running = (int(v or 0) for v in row)
+        return SlaCounts(stage, a, on_time, late, overdue, running, tuple(ids))
+
+    def gaps(self, scope: Scope, codes: Sequence[str]) -> dict[str, int]:
+        where, params = scope.sql()
+        sums = ", ".join("sum(instr(' ' || gaps || ' ', ?) > 0)" for _ in codes)
+        row = self.db.execute(
+            f"SELECT {sums} FROM fact_records WHERE {where}", [*(f" {c} " for c in codes), *params]
+        ).fetchone()
+        return {c: int(v or 0) for c, v in zip(codes, row, strict=True)}
+
+    def gap_ids(self, scope: Scope, code: str, limit: int = 100) -> list[str]:
+        where, params = scope.sql()
+        return [
+            str(r[0])
+            for r in self._all(
+                f"SELECT id FROM fact_records WHERE {where} AND instr(' ' || gaps || ' ', ?) > 0 ORDER BY id LIMIT ?",
+                [*params, f" {code} ", limit + 1],
+            )
+        ]
+
+    def logging_delays(self, scope: Scope) -> tuple[list[tuple[str, str, int]], int]:
+        """((station, inspector, first commit - check, in seconds) per record, records never committed)."""
+        where, params = scope.sql(alias="f")
+        rows = [
+            (str(s), str(i), int(d))
+            for s, i, d in self._all(
+                "SELECT f.station, f.inspector, c.at_s - f.checked_s FROM fact_records f "
+                f"JOIN first_commits c ON c.path = f.path WHERE {where} AND f.checked_s IS NOT NULL",
+                params,
+            )
+        ]
+        missing = self.db.execute(
+            f"SELECT count(*) FROM fact_records f WHERE {where} AND NOT EXISTS "
+            "(SELECT 1 FROM first_commits c WHERE c.path = f.path)",
+            params,
+        ).fetchone()[0]
+        return rows, int(missing)
+
+    # -- money -------------------------------------------------------------------------------
+
+    def _money(
+        self, table: str, scope: Scope, by: Sequence[str], dated: Dated, responsible: Sequence[str]
+    ) -> list[Sums]:
+        keys = _keys(by, _MONEY_KEYS)
+        where, params = scope.sql("day" if dated == "cost" else "checked_day")
+        if responsible:
+            where += f" AND responsible IN ({', '.join('?' for _ in responsible)})"
+            params += list(responsible)
+        select = f"{keys}, " if keys else ""
+        rows = self._all(
+            f"SELECT {select}currency, count(*), sum(amount_minor), sum(coalesce(reporting_minor, 0)), "
+            f"sum(reporting_minor IS NULL) FROM {table} WHERE {where} GROUP BY {_unindexed([*by, 'currency'])}",
+            params,
+        )
+        n = len(by)
+        return [
+            Sums(tuple(str(k) for k in r[:n]), str(r[n]), *(int(v or 0) for v in r[n + 1 :])) for r in rows
+        ]
+
+    def costs(
+        self, scope: Scope, by: Sequence[str], *, dated: Dated = "cost", responsible: Sequence[str] = ()
+    ) -> list[Sums]:
+        """Cost lines summed per group and currency; dated by the reshipment or by the QC check."""
+        return self._money("cost_lines", scope, by, dated, responsible)
+
+    def recoveries(self, scope: Scope, by: Sequence[str], *, dated: Dated = "cost") -> list[Sums]:
+        """Amounts recovered from vendors per group and currency; dated by the contact or the QC check."""
+        return self._money("recoveries", scope, by, dated, ())
+
+    def missing_rates(
+        self, scope: Scope, *, dated: Dated = "cost", responsible: Sequence[str] = (), recoveries: bool = True
+    ) -> list[MissingRate]:
+        """Months and currencies without an FX rate among the money a report would sum."""
+        out: list[MissingRate] = []
+        tables = [("cost_lines", "reship_ref", responsible)]
+        if recoveries:
+            tables.append(("recoveries", "record_id", ()))
+        for table, example, parties in tables:
+            where, params = scope.sql("day" if dated == "cost" else "checked_day")
+            if parties:
+                where += f" AND responsible IN ({', '.join('?' for _ in parties)})"
+                params += list(parties)
+            for month, currency, n, ex in self._all(
+                f"SELECT month, currency, count(*), min({example}) FROM {table} "
+                f"WHERE {where} AND reporting_minor IS NULL GROUP BY month, currency",
+                params,
+            ):
+                out.append(MissingRate(str(month), str(currency), int(n), str(ex)))
+        merged: dict[tuple[str, str], MissingRate] = {}
+        for m in out:
+            old = merged.get((m.month, m.currency))
+            merged[(m.month, m.currency)] = (
+                m if old is None else MissingRate(m.month, m.currency, old.lines + m.lines, old.example)
+            )
+        return [merged[k] for k in sorted(merged)]
+
+    def outstanding(self, scope: Scope, until_day: str) -> list[Outstanding]:
+        """Per vendor and carrier: records whose charged cost exceeds what was recovered, up to a day."""
+        where_c, params_c = Scope(vendors=scope.vendors, stations=scope.stations).sql(alias="c")
+        where_r, params_r = Scope(vendors=scope.vendors, stations=scope.stations).sql(alias="v")
+        rows = self._all(
+            "WITH a AS (SELECT c.path, c.responsible AS kind, c.party, sum(c.reporting_minor) AS owed, "
+            "min(c.day) AS first_day FROM cost_lines c WHERE c.responsible IN ('vendor', 'carrier') "
+            f"AND c.party <> '' AND c.day <= ? AND {where_c} GROUP BY c.path, c.responsible, c.party), "
+            "r AS (SELECT v.path, sum(v.reporting_minor) AS back FROM recoveries v "
+            f"WHERE v.day <= ? AND {where_r} GROUP BY v.path) "
+            "SELECT a.kind, a.party, count(*), min(a.first_day), sum(a.owed - coalesce(r.back, 0)) FROM a "
+            "LEFT JOIN r ON r.path = a.path AND a.kind = 'vendor' "
+            "WHERE a.owed - coalesce(r.back, 0) > 0 GROUP BY a.kind, a.party",
+            [until_day, *params_c, until_day, *params_r],
+        )
+        return [Outstanding(str(k), str(p), int(n), str(d), int(b)) for k, p, n, d, b in rows]
+
+    # -- the index itself ----------------------------------------------------------------------
+
+    def unreadable(self) -> int:
+        """Record files the index could not parse (they have no facts: left out of every report)."""
+        records = self.db.execute("SELECT count(*) FROM records").fetchone()[0]
+        return int(records) - int(self.db.execute("SELECT count(*) FROM fact_records").fetchone()[0])
+
+    def uncommitted(self) -> int:
+        """Records read from the work tree (uncommitted edits) rather than from HEAD."""
+        return int(self.db.execute("SELECT count(*) FROM fact_records WHERE worktree = 1").fetchone()[0])
+
+    def head(self) -> str:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'head'").fetchone()
+        return "" if row is None or row[0] is None else str(row[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# First commits: how soon a QC failure reached the log's history
+
+
+def _fc_meta(db: sqlite3.Connection) -> str | None:
+    row = db.execute("SELECT value FROM first_commits_meta WHERE key = 'head'").fetchone()
+    return None if row is None else str(row[0])
+
+
+def scan_first_commits(git: Git, db: sqlite3.Connection, head: str | None) -> int:
+    """Record the first commit that added each record file, up to `head`; returns commits read.
+
+    One `git log --diff-filter=A --name-only` pass over the commits not scanned before (all of
+    them the first time, or when history was rewritten); author time, because that is when the
+    person saved (a rebase or a sync keeps it, and changes the committer time).
+    """
+    db.executescript(FIRST_COMMITS_SCHEMA)
+    if head is None:
+        return 0
+    seen = _fc_meta(db)
+    if seen == head:
+        return 0
+    rev_range = head
+    if seen is not None:
+        try:  # `head..seen` is empty exactly when the scanned commit is still in head's history
+            ancestor = not git.run("rev-list", "--max-count=1", "--end-of-options", f"{head}..{seen}").strip()
+        except GitError:
+            ancestor = False
+        if ancestor:
+            rev_range = f"{seen}..{head}"
+        else:
+            with db:
+                db.execute("DELETE FROM first_commits")
+    out = git.run(
+        "log",
+        "--reverse",
+        "--diff-filter=A",
+        "--no-renames",
+        "--format=%x00%H %at",
+        "--name-only",
+        "--end-of-options",
+        rev_range,
+        "--",
+        PREFIX,
+    )
+    rows: list[tuple[str, int, str]] = []
+    commits = 0
+    for block in out.split(b"\0"):
+        if not block.strip():
+            continue
+        lines = block.decode("utf-8", "surrogateescape").splitlines()
+        sha, _, when = lines[0].partition(" ")
+        commits += 1
+        for path in lines[1:]:
+            if path and is_record_path(path):
+                rows.append((path, int(when), sha))
+    with db:
+        # earliest first: a path added again later keeps its first time
+        db.executemany("INSERT OR IGNORE INTO first_commits(path, at_s, sha) VALUES (?, ?, ?)", rows)
+        db.execute("INSERT OR REPLACE INTO first_commits_meta(key, value) VALUES ('head', ?)", (head,))
+    return commits
+
+
+# ---------------------------------------------------------------------------------------------
+# The log at a past revision
+
+
+@dataclass(frozen=True)
+class AtRevision:
+    commit: str
+    path: Path
+    config: Config
+    built: bool
+
+
+def _config_at(git: Git, commit: str) -> tuple[Config, Schemas]:
+    texts: dict[str, str] = {}
+    for name, file in SCHEMA_FILES.items():
+        try:
+            texts[name] = git.read_blob(commit, f"schema/{file}").decode("utf-8")
+        except GitError:
+            texts[name] = load_schema_texts(packaged_schema_dir())[name]
+    schemas = Schemas(texts)
+    try:
+        raw = git.read_blob(commit, CONFIG_FILE)
+    except GitError:
+        raise GitError(f"{commit[:10]} has no {CONFIG_FILE}: it is not a revision of this log") from None
+    config, problems = load_config(raw, schemas)
+    if config is None:
+        raise GitError(
+            f"{CONFIG_FILE} at {commit[:10]} is invalid: " + "; ".join(str(p) for p in problems[:3])
+        )
+    return config, schemas
+
+
+def index_at(git: Git, rev: str, *, progress: Progress | None = None, keep: int = 4) -> AtRevision:
+    """An index of the log as it was at `rev` (its records, its kakotui.yaml), cached per commit.
+
+    The first time for a commit this reads and validates every record file of that commit (the
+    cost of a full index rebuild) and scans the history up to it for first commits; afterwards it
+    is a file open. The `keep` most recently used caches are kept.
+    """
+    commit = git.rev_parse(f"{rev}^{{commit}}")
+    folder = git.git_dir / "kakotui" / "at"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{commit}.sqlite"
+    config, schemas = _config_at(git, commit)
+    if target.is_file():
+        db = sqlite3.connect(target)
+        try:
+            fmt = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+        except sqlite3.DatabaseError:
+            fmt = None
+        finally:
+            db.close()
+        if fmt is not None and fmt[0] == INDEX_FORMAT:
+            os.utime(target)
+            return AtRevision(commit, target, config, False)
+        target.unlink()
+    partial = folder / f"{commit}.partial-{os.getpid()}.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(partial) + suffix).unlink(missing_ok=True)
+    index = Index(git, schemas, config, path=partial)
+    try:
+        entries = [(p, s) for p, s in git.ls_tree(commit, PREFIX) if is_record_path(p)]
+        if progress:
+            progress(0, len(entries))
+        with index.db:
+            index._upsert(index._rows_from_blobs(entries, progress, len(entries)))
+            index._set_meta("head", commit)
+            index._set_meta("format", INDEX_FORMAT)
+        scan_first_commits(git, index.db, commit)
+        index.db.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        index.close()
+    os.replace(partial, target)
+    for old in sorted(folder.glob("*.sqlite"), key=lambda p: p.stat().st_mtime, reverse=True)[keep:]:
+        old.unlink(missing_ok=True)
+    return AtRevision(commit, target, config, True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inspected volumes (volumes/YYYY-MM.yaml)
+
+VOLUMES_DIR = "volumes/"
+
+
+def read_volume_files(git: Git, commit: str | None) -> dict[str, bytes]:
+    """File name -> content of volumes/*.yaml: from the work tree, or from `commit` when given."""
+    if commit is None:
+        folder = git.root / VOLUMES_DIR
+        if not folder.is_dir():
+            return {}
+        return {
+            p.name: p.read_bytes()
+            for p in sorted(folder.glob("*.yaml"))
+            if p.is_file() and not p.is_symlink()
+        }
+    files: dict[str, bytes] = {}
+    for path, sha in git.ls_tree(commit, VOLUMES_DIR):
+        name = path[len(VOLUMES_DIR) :]
+        if "/" not in name and name.endswith(".yaml"):
+            files[name] = git.read_blob(sha)
+    return files
+
+
+VOLUMES_SCHEMA = "volumes.schema.json"
+
+
+def volumes_schema_text(git: Git, commit: str | None) -> str:
+    """The volumes schema the log carries (work tree or `commit`), else the packaged one."""
+    try:
+        if commit is None:
+            own = git.root / "schema" / VOLUMES_SCHEMA
+            if own.is_file() and not own.is_symlink():
+                return own.read_text("utf-8")
+        else:
+            return git.read_blob(commit, f"schema/{VOLUMES_SCHEMA}").decode("utf-8")
+    except (GitError, OSError, UnicodeDecodeError):
+        pass
+    return (packaged_schema_dir() / VOLUMES_SCHEMA).read_text("utf-8")
+
+
+@dataclass
+class OpenedFacts:
+    """The facts a report is computed from: the live index, or a past revision's (close it after)."""
+
+    source: FactSource
+    config: Config
+    revision: str
+    live: bool
+    commit_time: datetime | None
+    volume_files: dict[str, bytes]
+    volumes_schema: str
+    connection: sqlite3.Connection | None = None
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+
+def open_facts(
+    git: Git,
+    index: Index,
+    *,
+    at: str | None = None,
+    first_commits: bool = False,
+    progress: Progress | None = None,
+) -> OpenedFacts:
+    """Open the facts of the live index (as caught up by the caller), or of the log at revision `at`.
+
+    `first_commits` brings the first-commit times up to date first (only the audit needs them).
+    """
+    if at is None:
+        source = FactSource(index.db)
+        if first_commits:
+            scan_first_commits(git, index.db, index.head)
+        head = index.head or ""
+        uncommitted = source.uncommitted()
+        revision = head[:12] + (f" + {uncommitted} uncommitted file(s)" if uncommitted else "")
+        return OpenedFacts(
+            source,
+            index.config,
+            revision or "(no commits)",
+            True,
+            None,
+            read_volume_files(git, None),
+            volumes_schema_text(git, None),
+        )
+    built = index_at(git, at, progress=progress)
+    db = sqlite3.connect(built.path, check_same_thread=False)
+    when = int(git.run("log", "-1", "--format=%ct", "--end-of-options", built.commit, "--").strip() or 0)
+    return OpenedFacts(
+        FactSource(db),
+        built.config,
+        built.commit[:12],
+        False,
+        datetime.fromtimestamp(when, built.config.tz),
+        read_volume_files(git, built.commit),
+        volumes_schema_text(git, built.commit),
+        db,
+    )
