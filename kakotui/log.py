@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -28,7 +29,16 @@ from kakotui.core.validation import check_text, validate_record
 from kakotui.store import history as audit
 from kakotui.store import query as querylang
 from kakotui.store import review
-from kakotui.store.gitrepo import Git, GitError, Identity, atomic_write, init_repo, maybe_maintain, repo_lock
+from kakotui.store.gitrepo import (
+    Git,
+    GitError,
+    Identity,
+    atomic_write,
+    clear_stale_locks,
+    init_repo,
+    maybe_maintain,
+    repo_lock,
+)
 from kakotui.store.index import CatchUp, Index, Progress
 from kakotui.store.scaffold import scaffold_files
 
@@ -394,6 +404,19 @@ class ExceptionLog:
         with repo_lock(self.git.git_dir):
             return self._recover_interrupted()
 
+    def _reset_index_entry(self, path: str, patience: float = 10.0) -> None:
+        """Point git's index entry for `path` at HEAD, waiting out a lock held by a live git (e.g. gc)."""
+        deadline = time.monotonic() + patience
+        while True:
+            clear_stale_locks(self.git.git_dir)
+            try:
+                self.git.run("reset", "-q", "HEAD", "--", path)
+                return
+            except GitError as exc:
+                if ".lock" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
     def _recover_interrupted(self, skip: Path | None = None) -> list[str]:
         """Called under the repo lock: a draft whose text is in the work tree but not in HEAD is a save that
         crashed between the write and the commit; put HEAD's version back so the tree matches the history."""
@@ -417,8 +440,9 @@ class ExceptionLog:
                 continue
             committed = dict(self.git.ls_tree(head, path)).get(path) if head else None
             if committed == self.git.blob_sha(text):
-                # The commit happened; the crash may have come before git's index was updated.
-                self.git.run("reset", "-q", "HEAD", "--", path)
+                # The commit happened; the crash may have come before git's index was updated
+                # (and may have left git's index.lock behind: removed only if no git process runs).
+                self._reset_index_entry(path)
                 draft.unlink(missing_ok=True)
                 continue
             if committed is None:
