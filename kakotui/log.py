@@ -26,6 +26,10 @@ from kakotui.core.problems import InvalidRecord, Problem
 from kakotui.core.record import canonical, format_time, summarize, to_text
 from kakotui.core.schemas import SCHEMA_FILES, Schemas, load_schema_texts, packaged_schema_dir
 from kakotui.core.validation import check_text, validate_record
+from kakotui.interchange import exporter as _exporter
+from kakotui.interchange import importer as _importer
+from kakotui.interchange import mapping as _mapping
+from kakotui.interchange import sheets as _sheets
 from kakotui.store import history as audit
 from kakotui.store import query as querylang
 from kakotui.store import review
@@ -41,6 +45,7 @@ from kakotui.store.gitrepo import (
 )
 from kakotui.store.index import CatchUp, Index, Progress
 from kakotui.store.scaffold import scaffold_files
+from kakotui.sync import engine as _sync
 
 __all__ = ["ExceptionLog", "InvalidRecord", "LogError", "Problem", "SaveResult"]
 
@@ -802,8 +807,6 @@ class ExceptionLog:
 
     # -- sync between sites (issue 6) ----------------------------------------------------------
 
-    from kakotui.sync import engine as _sync  # kept in this section; may move to the module imports
-
     def sync(
         self,
         remote: str = "origin",
@@ -822,7 +825,7 @@ class ExceptionLog:
         """
         if to_bundle is not None and from_bundle is not None:
             raise LogError("give --to-bundle or --from-bundle, not both")
-        syncer = self._sync.Syncer(
+        syncer = _sync.Syncer(
             self.git,
             self.schemas,
             self.config,
@@ -837,7 +840,7 @@ class ExceptionLog:
                 summary = syncer.from_bundle(Path(from_bundle), dry_run=dry_run)
             else:
                 summary = syncer.sync(remote, dry_run=dry_run)
-        except self._sync.SyncError as exc:
+        except _sync.SyncError as exc:
             if exc.summary is not None and not dry_run:
                 self._after_sync(exc.summary)
             raise
@@ -861,9 +864,9 @@ class ExceptionLog:
         if record_id is not None:
             loaded = self._current(record_id)
             assert loaded.record is not None
-            return self._sync.conflict_notes(loaded.id, loaded.record)
+            return _sync.conflict_notes(loaded.id, loaded.record)
         rows = self.index.query("json LIKE ?", ['%"conflicts": [%'], columns=["id", "json"])
-        return [n for row in rows for n in self._sync.conflict_notes(str(row["id"]), json.loads(row["json"]))]
+        return [n for row in rows for n in _sync.conflict_notes(str(row["id"]), json.loads(row["json"]))]
 
     def resolve(self, record_id: str, choices: dict[str, str]) -> SaveResult:
         """Resolve kept conflicts: field path -> "ours" or "theirs"; one commit (action merge)."""
@@ -898,18 +901,12 @@ class ExceptionLog:
     # -- import and export (issue 7) -----------------------------------------------------------
 
     # Imported here rather than at the top so that this section stays the only part issue 7 touches.
-    from kakotui.interchange import exporter as _exporter
-    from kakotui.interchange import importer as _importer
-    from kakotui.interchange import mapping as _mapping
-    from kakotui.interchange import sheets as _sheets
 
     def check_many(
         self, items: Sequence[tuple[dict[str, Any], str]], progress: Progress | None = None
     ) -> list[list[Problem]]:
         """`check` for many (record, path) pairs: schema + rules, known ids read once, two processes when many."""
-        return self._importer.validate_many(
-            items, self.schemas, self.config, self.index.ids(), progress=progress
-        )
+        return _importer.validate_many(items, self.schemas, self.config, self.index.ids(), progress=progress)
 
     def save_many(
         self,
@@ -932,9 +929,7 @@ class ExceptionLog:
                 items.append((record, RecordId.parse(str(record.get("id", ""))).path))
             except BadId as exc:
                 raise InvalidRecord([Problem("", "id", "schema:pattern", str(exc))]) from None
-        verdicts = self._importer.check_records(
-            items, self.schemas, self.config, self.index.ids(), render=True
-        )
+        verdicts = _importer.check_records(items, self.schemas, self.config, self.index.ids(), render=True)
         problems = [p for v in verdicts for p in v.problems if p.severity == "error"]
         if problems:
             raise InvalidRecord(problems)
@@ -975,8 +970,8 @@ class ExceptionLog:
     def read_sheet(self, path: Path | str, *, sheet: str | None = None) -> _sheets.Sheet:
         """A CSV or XLSX file as header and rows (LogError with a clear message if it cannot be read)."""
         try:
-            return self._sheets.read_sheet(path, sheet=sheet)
-        except self._sheets.SheetError as exc:
+            return _sheets.read_sheet(path, sheet=sheet)
+        except _sheets.SheetError as exc:
             raise LogError(str(exc)) from None
 
     def load_mapping(self, path: Path | str) -> _mapping.ColumnMapping:
@@ -985,15 +980,15 @@ class ExceptionLog:
         except OSError as exc:
             raise LogError(f"cannot read the mapping {path}: {exc.strerror or exc}") from None
         try:
-            return self._mapping.load_mapping(text, name=Path(path).name)
-        except self._mapping.MappingError as exc:
+            return _mapping.load_mapping(text, name=Path(path).name)
+        except _mapping.MappingError as exc:
             raise LogError(
                 "the mapping file is not valid:\n" + "\n".join(f"  {p}" for p in exc.problems)
             ) from None
 
     def propose_mapping(self, sheet: _sheets.Sheet) -> _mapping.ColumnMapping:
         """The mapping import would use for `sheet` without a mapping file (write it with `mapping_text`)."""
-        return self._mapping.propose(sheet.headers, sheet.rows, source=sheet.name)
+        return _mapping.propose(sheet.headers, sheet.rows, source=sheet.name)
 
     def plan_import(
         self,
@@ -1009,13 +1004,13 @@ class ExceptionLog:
                 f"unknown station {station!r}; kakotui.yaml lists: {', '.join(self.config.stations)}"
             )
         self.refresh()
-        by_id, by_source = self._importer.existing_from_rows(
+        by_id, by_source = _importer.existing_from_rows(
             self.index.query("1", (), columns=["id", "path", "blob", "aliases", "json"])
         )
 
         def check(items: Any, total: int, batch_ids: Sequence[str]) -> list[Any]:
             counted = (lambda done, total: progress("checking", done, total)) if progress else None
-            verdicts: list[Any] = self._importer.check_records(
+            verdicts: list[Any] = _importer.check_records(
                 items,
                 self.schemas,
                 self.config,
@@ -1027,7 +1022,7 @@ class ExceptionLog:
             )
             return verdicts
 
-        view = self._importer.LogView(
+        view = _importer.LogView(
             config=self.config,
             person=self.identity.name,
             station=station or self.station,
@@ -1038,8 +1033,8 @@ class ExceptionLog:
             check_many=check,
         )
         try:
-            return self._importer.plan_import(sheet, view, mapping=mapping, progress=progress)
-        except self._importer.ImportRefused as exc:
+            return _importer.plan_import(sheet, view, mapping=mapping, progress=progress)
+        except _importer.ImportRefused as exc:
             raise LogError("\n".join([exc.message, *(f"  {p}" for p in exc.problems)])) from None
 
     def apply_import(
@@ -1054,14 +1049,14 @@ class ExceptionLog:
         "stop", save nothing."""
         if on_error not in ("stop", "skip"):
             raise LogError(f"on_error must be stop or skip, not {on_error!r}")
-        result = self._importer.ImportResult(plan)
+        result = _importer.ImportResult(plan)
         if plan.errors and on_error == "stop":
             result.stopped = True
             return result
         if not plan.to_save:
             return result
         counted = (lambda done, total: progress("writing", done, total)) if progress else None
-        message = self._importer.import_message(plan, file_name or plan.source)
+        message = _importer.import_message(plan, file_name or plan.source)
         entries = [(p.path, p.text, p.index_row, p.expected_blob) for p in plan.to_save]
         result.commit = self._save_checked(entries, "import", message, counted)
         return result
@@ -1083,7 +1078,7 @@ class ExceptionLog:
         data = self.read_sheet(path, sheet=chosen)
         plan = self.plan_import(data, mapping=given, station=station, progress=progress)
         if dry_run:
-            return self._importer.ImportResult(
+            return _importer.ImportResult(
                 plan, dry_run=True, stopped=bool(plan.errors and on_error == "stop")
             )
         return self.apply_import(plan, on_error=on_error, file_name=Path(path).name, progress=progress)
@@ -1104,7 +1099,7 @@ class ExceptionLog:
         unreadable = sum(1 for r in rows if r["json"] is None)
         records = (json.loads(r["json"]) for r in rows if r["json"] is not None)
         try:
-            result = self._exporter.write_export(
+            result = _exporter.write_export(
                 records,
                 self.config,
                 fmt,
