@@ -181,6 +181,10 @@ def whoami(ctx: click.Context, set_: tuple[str, str] | None) -> None:
     if set_:
         log.set_identity(*set_)
     click.echo(str(log.identity))
+    if log.config.policy.enforced:  # roles (issue 10): what this person may do in this log
+        me = log.me
+        roles = ", ".join(me.roles) if me and me.roles else "none (not listed under people: in kakotui.yaml)"
+        click.echo(f"roles: {inert(roles, limit=200, single_line=True)}", err=True)
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -757,11 +761,24 @@ def log_(ctx: click.Context, record_id: str, fmt: str) -> None:
     log = _open(ctx)
     _refresh(log, quiet=True)
     history = log.history(record_id)
+    # Verified authors (issue 10): marked only in logs that sign (a key or `signing: required`).
+    signed = log.signatures([e.commit for e in history.entries]) if log.signing_configured else {}
     if fmt == "json":
-        click.echo(json.dumps(history.to_dict(), ensure_ascii=False, indent=2))
+        data = history.to_dict()
+        for item in data["entries"] if signed else []:
+            check = signed.get(item["commit"])
+            item["signature"] = check.status if check else "unchecked"
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         for entry in history.entries:
             who = inert(f"{entry.author} <{entry.email}>", limit=80, single_line=True)
+            if signed:
+                check = signed.get(entry.commit)
+                who += (
+                    " [verified]"
+                    if check and check.status == "verified"
+                    else f" [{check.status if check else 'unchecked'}]"
+                )
             action = inert(entry.action or "(committed outside kakotui)", limit=40, single_line=True)
             click.echo(f"{entry.commit[:10]}  {_when(entry.date)}  {who}  {action}")
             click.echo(f"    {inert(entry.subject, limit=200, single_line=True)}")
@@ -872,6 +889,84 @@ def _validate_since(log: ExceptionLog, rev: str, paths: Sequence[Path]) -> tuple
     )
     click.echo(f"since {inert(since.diff.base)}: {scope}", err=True)
     return count, problems
+
+
+# -- who may change what: approvals, signatures (issue 10) ---------------------------------------------
+
+
+@main.command()
+@click.argument("commit")
+@click.option("--note", default="", help="Why you approve (kept in the approval commit).")
+@click.pass_context
+@handle_errors
+def approve(ctx: click.Context, commit: str, note: str) -> None:
+    """Approve another person's change (four eyes): an empty commit naming COMMIT, by you."""
+    log = _open(ctx)
+    made = log.approve(commit, note=note)
+    click.echo(f"approved {inert(commit, limit=40, single_line=True)} in commit {made[:10]}")
+
+
+@main.command()
+@click.argument("rev", required=False)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--all", "show_all", is_flag=True, help="List verified commits too.")
+@click.pass_context
+@handle_errors
+def verify(ctx: click.Context, rev: str | None, fmt: str, show_all: bool) -> None:
+    """Check every commit's signature (REV: default HEAD, or A..B) against the people's keys in
+    kakotui.yaml as it stood before the commit; exit 1 on unsigned (where required), unknown-key,
+    mismatched or bad signatures."""
+    log = _open(ctx)
+    checks = log.verify(rev)
+    failed = [c for c in checks if not c.ok]
+    if fmt == "json":
+        rows = [
+            {
+                "commit": c.commit,
+                "author": str(c.author),
+                "status": c.status,
+                "signer": c.signer,
+                "key": c.key,
+                "required": c.required,
+                "ok": c.ok,
+            }
+            for c in checks
+        ]
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        for c in checks if show_all else failed:
+            mark = "ok " if c.ok else "BAD"
+            who = inert(str(c.author), limit=80, single_line=True)
+            click.echo(f"{mark} {c.commit[:10]}  {c.status:<11}  {who}  {inert(c.describe(), limit=200)}")
+        click.echo(
+            f"{len(checks)} commit(s) checked, "
+            + (f"{len(failed)} not verified" if failed else "every signature verified or not required"),
+            err=True,
+        )
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.option(
+    "--check", is_flag=True, help="Only say whether .kakotui/allowed_signers is current (exit 1 if not)."
+)
+@click.pass_context
+@handle_errors
+def signers(ctx: click.Context, check: bool) -> None:
+    """Write .kakotui/allowed_signers from the people's signing keys in kakotui.yaml (admins commit it)."""
+    from kakotui.core.policy import ALLOWED_SIGNERS
+
+    log = _open(ctx)
+    current = log.root / ALLOWED_SIGNERS
+    wanted = log.signers_text()
+    if check:
+        if not current.is_file() or current.read_text("utf-8") != wanted:
+            _fail(f"{ALLOWED_SIGNERS} does not match the people of kakotui.yaml: run `kakotui signers`")
+        click.echo(f"{ALLOWED_SIGNERS} is current", err=True)
+        return
+    path = log.write_signers()
+    click.echo(f"wrote {path.relative_to(log.root)}; commit it with kakotui.yaml", err=True)
 
 
 # -- reports (issue 5) -------------------------------------------------------------------------------

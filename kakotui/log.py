@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kakotui.core import lifecycle, yamlio
 from kakotui.core.commits import commit_message
@@ -26,13 +26,9 @@ from kakotui.core.problems import InvalidRecord, Problem
 from kakotui.core.record import canonical, format_time, summarize, to_text
 from kakotui.core.schemas import SCHEMA_FILES, Schemas, load_schema_texts, packaged_schema_dir
 from kakotui.core.validation import check_text, validate_record
-from kakotui.interchange import exporter as _exporter
-from kakotui.interchange import importer as _importer
-from kakotui.interchange import mapping as _mapping
-from kakotui.interchange import sheets as _sheets
-from kakotui.store import history as audit
+from kakotui.lazy import lazy_module
 from kakotui.store import query as querylang
-from kakotui.store import review
+from kakotui.store.faults import fallback_dir, fallback_drafts_dir, hold_previous, storage_problem
 from kakotui.store.gitrepo import (
     Git,
     GitError,
@@ -45,7 +41,23 @@ from kakotui.store.gitrepo import (
 )
 from kakotui.store.index import CatchUp, Index, Progress
 from kakotui.store.scaffold import scaffold_files
-from kakotui.sync import engine as _sync
+
+if TYPE_CHECKING:
+    from kakotui.interchange import exporter as _exporter
+    from kakotui.interchange import importer as _importer
+    from kakotui.interchange import mapping as _mapping
+    from kakotui.interchange import sheets as _sheets
+    from kakotui.store import history as audit
+    from kakotui.store import review
+    from kakotui.sync import engine as _sync
+else:  # imported on first use: the TUI starts without import/export, sync and audit
+    _exporter = lazy_module("kakotui.interchange.exporter")
+    _importer = lazy_module("kakotui.interchange.importer")
+    _mapping = lazy_module("kakotui.interchange.mapping")
+    _sheets = lazy_module("kakotui.interchange.sheets")
+    audit = lazy_module("kakotui.store.history")
+    review = lazy_module("kakotui.store.review")
+    _sync = lazy_module("kakotui.sync.engine")
 
 __all__ = ["ExceptionLog", "InvalidRecord", "LogError", "Problem", "SaveResult"]
 
@@ -56,6 +68,16 @@ class LogError(Exception):
 
 class IdTaken(LogError):
     """The id chosen for a new record was taken by another save in the meantime."""
+
+
+class StaleRecord(LogError):
+    """The record changed (someone else saved it) since the version the save was based on."""
+
+    def __init__(self, message: str, record_id: str, expected_blob: str, current_blob: str) -> None:
+        super().__init__(message)
+        self.record_id = record_id
+        self.expected_blob = expected_blob
+        self.current_blob = current_blob
 
 
 @dataclass(frozen=True)
@@ -109,6 +131,7 @@ class ExceptionLog:
         if config is None:
             raise LogError("kakotui.yaml is invalid:\n" + "\n".join(f"  {p}" for p in problems))
         self.config: Config = config
+        self.git.sign = config.policy.signing_required
         self._identity = identity
         self._index: Index | None = None
 
@@ -158,6 +181,7 @@ class ExceptionLog:
         git.run("config", "kakotui.station", station)
         _install_merge_driver(git)
         who = identity or _identity_from_git(git)
+        git.sign = parsed.policy.signing_required
         git.commit_files(files, "Start the exception log\n\nKakotui-Action: init\n", who)
         return cls(root, identity=identity)
 
@@ -241,7 +265,15 @@ class ExceptionLog:
     @property
     def index(self) -> Index:
         if self._index is None:
-            self._index = Index(self.git, self.schemas, self.config)
+            try:
+                self._index = Index(self.git, self.schemas, self.config)
+            except (sqlite3.Error, OSError):
+                if os.access(self.git.git_dir, os.W_OK):
+                    raise
+                # A read-only log (disk, mount): keep the cache in this person's folder instead.
+                self._index = Index(
+                    self.git, self.schemas, self.config, path=fallback_dir(self.root) / "index.sqlite"
+                )
         return self._index
 
     def refresh(self, progress: Progress | None = None) -> CatchUp:
@@ -255,6 +287,13 @@ class ExceptionLog:
             for suffix in ("", "-wal", "-shm"):
                 Path(str(self.git.git_dir / "kakotui" / "index.sqlite") + suffix).unlink(missing_ok=True)
             return self.index.rebuild(progress)
+
+    def index_ready(self) -> bool:
+        """Whether the index can answer before a catch-up (built before; it may lag behind the repository)."""
+        try:
+            return self.index.ready()
+        except sqlite3.DatabaseError:
+            return False
 
     def rebuild_index(self, progress: Progress | None = None) -> CatchUp:
         return self.index.rebuild(progress)
@@ -277,6 +316,10 @@ class ExceptionLog:
         )
 
     query = records
+
+    def record_chunks(self, columns: Sequence[str], *, size: int = 4096) -> Iterator[list[tuple[Any, ...]]]:
+        """Every indexed record's `columns`, in id order, as tuples a chunk at a time (the TUI's list)."""
+        return self.index.chunks(columns, size=size)
 
     def status_counts(self, query: str = "", *, today: date | None = None) -> dict[str, int]:
         compiled = querylang.compile_query(query, today=today or self.today())
@@ -357,6 +400,7 @@ class ExceptionLog:
         problems = self.check(record, path=path)
         if problems:
             raise InvalidRecord(problems)
+        self._check_allowed(record, action, path)
         text = to_text(record, self.schemas).encode("utf-8")
         who = self.identity
         msg = message or commit_message(action, canonical(record, self.schemas), self.config)
@@ -372,9 +416,13 @@ class ExceptionLog:
                     raise LogError(f"no record {rid} to update")
                 current = file.read_bytes()
                 if expected_blob is not None and self.git.blob_sha(current) != expected_blob:
-                    raise LogError(
-                        f"{rid} was changed by someone else since you opened it; reload it and apply your change again"
+                    raise StaleRecord(
+                        f"{rid} was changed by someone else since you opened it; reload it and apply your change again",
+                        str(rid),
+                        expected_blob,
+                        self.git.blob_sha(current),
                     )
+            previous = hold_previous(file) if current is not None else None
             try:
                 atomic_write(file, text)
                 # HEAD is read (and compare-and-swapped) inside commit_files, under this same lock.
@@ -385,24 +433,55 @@ class ExceptionLog:
                 try:
                     if current is None:
                         file.unlink(missing_ok=True)
+                    elif previous is not None:
+                        os.replace(previous, file)  # needs no disk space: works on a full disk
+                        previous.unlink(missing_ok=True)  # still there if the file was never replaced
                     else:
                         atomic_write(file, current)
                 except OSError:
                     pass
-                raise LogError(f"could not save {rid}: {exc}; your input is kept as a draft") from None
-            self.index.put(path, text, old_head=old_head, new_head=commit)
+                problem = storage_problem(exc) or str(exc)
+                raise LogError(f"could not save {rid}: {problem}; your input is kept as a draft") from None
+            try:  # noqa: SIM105
+                self.index.put(path, text, old_head=old_head, new_head=commit)
+            except sqlite3.Error:
+                pass  # saved: the index is a cache, and the next refresh catches up from the commit
+        if previous is not None:
+            previous.unlink(missing_ok=True)
         draft.unlink(missing_ok=True)
-        maybe_maintain(self.git)
+        (fallback_drafts_dir(self.root) / draft.name).unlink(missing_ok=True)
+        try:  # noqa: SIM105
+            maybe_maintain(self.git)
+        except OSError:
+            pass  # housekeeping only (e.g. a full disk): the save itself is done
         return SaveResult(str(rid), path, commit, action, msg)
 
     def _write_draft(self, record_id: str, record: dict[str, Any], action: str, text: bytes) -> Path:
         """Keep the person's input until the commit exists: a crash leaves it to be offered back."""
         folder = self.git.git_dir / "kakotui" / "drafts"
-        folder.mkdir(parents=True, exist_ok=True)
         draft = folder / f"{record_id}.json"
-        payload = {"action": action, "record": record, "text": text.decode("utf-8")}
-        atomic_write(draft, json.dumps(payload, ensure_ascii=False).encode())
-        return draft
+        payload = json.dumps(
+            {"action": action, "record": record, "text": text.decode("utf-8")}, ensure_ascii=False
+        )
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write(draft, payload.encode())
+            return draft
+        except OSError as exc:
+            problem = storage_problem(exc) or str(exc)
+        # The log's disk refuses even the draft (full, read-only): touch nothing, keep the input elsewhere.
+        spare = fallback_drafts_dir(self.root) / draft.name
+        try:
+            atomic_write(spare, payload.encode())
+        except OSError as exc:
+            raise LogError(
+                f"could not save {record_id}: {problem}; no draft could be kept either "
+                f"({exc.strerror or exc}): keep your input and save again once the fault is fixed"
+            ) from None
+        raise LogError(
+            f"could not save {record_id}: {problem}; nothing was changed, and your input is kept as a draft "
+            f"in {spare}: save again once the fault is fixed"
+        ) from None
 
     def recover(self) -> list[str]:
         """Undo the file writes of saves that were interrupted before their commit (their drafts stay)."""
@@ -459,18 +538,22 @@ class ExceptionLog:
 
     def drafts(self) -> list[tuple[str, str, dict[str, Any]]]:
         """Saves that did not finish (crash, failed commit): (id, action, record) to offer back."""
-        folder = self.git.git_dir / "kakotui" / "drafts"
         out = []
-        for file in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-            try:
-                data = json.loads(file.read_text("utf-8"))
-                out.append((file.stem, str(data["action"]), dict(data["record"])))
-            except (ValueError, KeyError, TypeError):
-                continue
+        seen: set[str] = set()
+        for folder in (self.git.git_dir / "kakotui" / "drafts", fallback_drafts_dir(self.root)):
+            for file in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+                try:
+                    data = json.loads(file.read_text("utf-8"))
+                    if file.stem not in seen:
+                        out.append((file.stem, str(data["action"]), dict(data["record"])))
+                        seen.add(file.stem)
+                except (ValueError, KeyError, TypeError, OSError):
+                    continue
         return out
 
     def discard_draft(self, record_id: str) -> None:
         (self.git.git_dir / "kakotui" / "drafts" / f"{record_id}.json").unlink(missing_ok=True)
+        (fallback_drafts_dir(self.root) / f"{record_id}.json").unlink(missing_ok=True)
 
     def _current(self, record_id: str) -> Loaded:
         loaded = self.get(record_id)
@@ -760,7 +843,168 @@ class ExceptionLog:
             )
         else:
             count, problems = 0, load_config((self.root / CONFIG_FILE).read_bytes(), self.schemas)[1]
+        problems += self.policy_problems(since.base)  # who may change what (issue 10)
+        problems += self._signers_problems()
         return count, list(dict.fromkeys(problems + since.problems)), since
+
+    # -- who may change what: roles, approvals, signatures (issue 10) ---------------------------
+
+    @property
+    def me(self) -> Any:
+        """The person of kakotui.yaml's people: this clone's identity is (by email), or None."""
+        try:
+            return self.config.policy.person(self.identity.email)
+        except LogError:
+            return None
+
+    def allowed(self, action: str, record_id: str | None = None) -> tuple[bool, str]:
+        """(may this clone's person take `action` (on `record_id`), the reason when not); for the TUI."""
+        ok, why = self.config.policy.may_act(self.me, action)
+        if not ok:
+            return False, f"{self._who()}: {why}"
+        return True, ""
+
+    def _who(self) -> str:
+        """The person's name for a message ("who?" when this clone has no identity yet)."""
+        return self.identity.name if self.has_identity else "who?"
+
+    def may_change(self, path: str, value: Any = None) -> tuple[bool, str]:
+        """(may this clone's person set record field `path` (to `value`), the reason when not)."""
+        ok, why = self.config.policy.may_set(self.me, path, value)
+        return (True, "") if ok else (False, f"{self._who()} may not change {path}: {why}")
+
+    def _check_allowed(self, record: dict[str, Any], action: str, path: str) -> None:
+        """Refuse, before anything is written, a save the gate would reject (the gate stays the judge)."""
+        from kakotui.core.diff import field_changes
+        from kakotui.core.policy import Author, RecordEdit, check_commit
+
+        policy = self.config.policy
+        if not policy.enforced:
+            return
+        file = self.root / path
+        before = None
+        if file.is_file():
+            try:
+                loaded = yamlio.load(file.read_bytes())
+                before = loaded if isinstance(loaded, dict) else None
+            except yamlio.YamlError:
+                before = None
+        edit = RecordEdit(path, before, record, field_changes(before, record))
+        who = Author(self.identity.name, self.identity.email)
+        found = check_commit(policy, "", who, action, [edit])
+        if found:
+            raise InvalidRecord([Problem(v.file, v.field, v.rule, v.message) for v in found])
+
+    def policy_problems(self, base: str | None, head: str | None = None) -> list[Problem]:
+        """Every commit after `base` (a commit) up to `head` (HEAD) against the policy before it."""
+        from kakotui.store import access
+
+        tip = head or self.git.head()
+        if tip is None:
+            return []
+        return [
+            Problem(v.file, v.field, v.rule, f"commit {v.commit[:10]} by {v.person}: {v.message}")
+            for v in access.check_range(self.git, base, tip)
+        ]
+
+    def approve(self, commit: str, *, note: str = "") -> str:
+        """Record this person's approval of `commit` (four eyes) as an empty commit; its id."""
+        from kakotui.core.policy import approval_message
+        from kakotui.store import access
+
+        target = audit.resolve_rev(self.git, commit)
+        head = self.git.head()
+        if head is None or self.git.run_status("merge-base", "--is-ancestor", target, head)[0] != 0:
+            raise LogError(f"{commit} is not in this branch's history: nothing to approve")
+        info = access.commits_between(self.git, f"{target}^" if self._has_parent(target) else None, target)
+        mine = next((c for c in info if c.sha == target), None)
+        if mine is None:
+            raise LogError(f"cannot read commit {commit}")
+        if mine.author.email.lower() == self.identity.email.lower():
+            raise LogError("four eyes: you cannot approve your own change; ask another person")
+        policy = self.config.policy
+        approvers = {r for rule in policy.four_eyes for r in rule.approvers}
+        person = self.me
+        if policy.enforced and not (person and set(person.roles) & approvers):
+            raise LogError(
+                f"{self.identity.name} holds none of the approver roles ({', '.join(sorted(approvers)) or 'none'})"
+            )
+        records = [
+            t.strip()
+            for t in self.git.run(
+                "log", "-1", "--format=%(trailers:key=Kakotui-Record,valueonly,separator=%x2C)", target
+            )
+            .decode("utf-8", "replace")
+            .strip()
+            .split(",")
+            if t.strip()
+        ]
+        message = approval_message(target, mine.subject, records, note)
+        with repo_lock(self.git.git_dir):
+            return self.git.commit_files({}, message, self.identity, allow_empty=True)
+
+    def verify(self, rev: str | None = None) -> list[Any]:
+        """Every commit of `rev` (default HEAD: the whole history; `A..B`: B's commits not in A) checked
+        against the signing keys of the people in kakotui.yaml as it stood before it
+        (`kakotui.store.access.SignatureCheck`s, oldest first)."""
+        from kakotui.store import access
+
+        base: str | None = None
+        if rev and ".." in rev and "..." not in rev:
+            left, _, right = rev.partition("..")
+            base = audit.resolve_rev(self.git, left or "HEAD")
+            tip = audit.resolve_rev(self.git, right or "HEAD")
+        else:
+            tip = audit.resolve_rev(self.git, rev or "HEAD")
+        return access.verify_commits(self.git, access.commits_between(self.git, base, tip))
+
+    def signatures(self, commits: Sequence[str]) -> dict[str, Any]:
+        """commit -> its `SignatureCheck`, for history views that mark verified authors."""
+        from kakotui.store import access
+
+        infos = access.commits_named(self.git, dict.fromkeys(commits))
+        return {c.commit: c for c in access.verify_commits(self.git, infos)}
+
+    @property
+    def signing_configured(self) -> bool:
+        """Whether the log requires signatures or any person has a signing key."""
+        policy = self.config.policy
+        return policy.signing_required or any(p.signing_key for p in policy.people)
+
+    def signers_text(self) -> str:
+        """The allowed-signers file the people of kakotui.yaml make (`.kakotui/allowed_signers`)."""
+        from kakotui.core.policy import allowed_signers
+
+        return allowed_signers(self.config.policy)
+
+    def write_signers(self) -> Path:
+        """Write `.kakotui/allowed_signers` from the people and point this clone's git at it, so that
+        `git log --show-signature` agrees with `kakotui verify`; the file is committed by an admin."""
+        from kakotui.core.policy import ALLOWED_SIGNERS
+
+        target = self.root / ALLOWED_SIGNERS
+        atomic_write(target, self.signers_text().encode("utf-8"))
+        self.git.run("config", "gpg.ssh.allowedSignersFile", str(target))
+        return target
+
+    def _signers_problems(self) -> list[Problem]:
+        """A committed allowed-signers file must say what the people of kakotui.yaml say."""
+        from kakotui.core.policy import ALLOWED_SIGNERS
+
+        file = self.root / ALLOWED_SIGNERS
+        if not file.is_file() or file.read_bytes() == self.signers_text().encode("utf-8"):
+            return []
+        return [
+            Problem(
+                ALLOWED_SIGNERS,
+                "",
+                "config:allowed-signers",
+                "does not match the signing keys of people: in kakotui.yaml; run `kakotui signers`",
+            )
+        ]
+
+    def _has_parent(self, commit: str) -> bool:
+        return self.git.run_status("rev-parse", "--verify", "-q", f"{commit}^")[0] == 0
 
     # -- reports (issue 5) -------------------------------------------------------------------
 
@@ -834,7 +1078,7 @@ class ExceptionLog:
             allow_loopback_http=allow_loopback_http,
         )
         if to_bundle is not None:
-            return syncer.to_bundle(Path(to_bundle))
+            return syncer.to_bundle(Path(to_bundle), dry_run=dry_run)
         try:
             if from_bundle is not None:
                 summary = syncer.from_bundle(Path(from_bundle), dry_run=dry_run)
@@ -854,6 +1098,7 @@ class ExceptionLog:
             config, _problems = load_config((self.root / CONFIG_FILE).read_bytes(), self.schemas)
             if config is not None:
                 self.config = config
+                self.git.sign = config.policy.signing_required
             if self._index is not None:
                 self._index.close()
                 self._index = None
@@ -933,6 +1178,8 @@ class ExceptionLog:
         problems = [p for v in verdicts for p in v.problems if p.severity == "error"]
         if problems:
             raise InvalidRecord(problems)
+        for record, path in items:  # roles (issue 10): nothing when the log has none
+            self._check_allowed(record, action, path)
         want = expected or {}
         entries = [
             (path, v.text or b"", v.index_row or (), want.get(str(record["id"])))

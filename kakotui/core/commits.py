@@ -75,3 +75,14 @@ def commit_message(
         parts.append(body.strip())
     parts.append(f"Kakotui-Record: {record.get('id', '?')}\nKakotui-Action: {action}")
     return "\n\n".join(parts) + "\n"
+
+
+def log_message(action: str, subject_line: str, *, body: str = "") -> str:
+    """A commit that changes the log's own files, no record: subject, optional body, `Kakotui-Action`."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
+    parts = [subject_line.strip()]
+    if body:
+        parts.append(body.strip())
+    parts.append(f"Kakotui-Action: {action}")
+    return "\n\n".join(parts) + "\n"

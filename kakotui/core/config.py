@@ -7,6 +7,7 @@ from datetime import UTC, timedelta, timezone
 from typing import Any
 
 from kakotui.core import yamlio
+from kakotui.core.policy import Policy
 from kakotui.core.problems import Problem
 from kakotui.core.schemas import Schemas
 
@@ -69,6 +70,15 @@ class Config:
     def rates_for(self, month: str) -> dict[str, str] | None:
         return self.fx_rates.get(month)
 
+    @property
+    def policy(self) -> Policy:
+        """Who may change what (people, roles, four-eyes rules, signing): kakotui.core.policy."""
+        cached = self.__dict__.get("_policy")
+        if cached is None:
+            cached = Policy.from_data(self.data)
+            object.__setattr__(self, "_policy", cached)
+        return cached
+
 
 def parse_offset(text: str) -> timezone:
     if text == "Z":
@@ -127,6 +137,57 @@ def config_problems(data: Any, schemas: Schemas) -> list[Problem]:
         ids = [v["id"] for v in data.get(kind, [])]
         for dup in sorted({i for i in ids if ids.count(i) > 1}):
             problems.append(Problem(CONFIG_FILE, kind, f"config:unique-{kind}", f"{dup!r} listed twice"))
+    return problems + _access_problems(data)
+
+
+def _access_problems(data: dict[str, Any]) -> list[Problem]:
+    """People, roles and four-eyes rules that refer to each other consistently."""
+    problems: list[Problem] = []
+    people = data.get("people", [])
+    emails = [p["email"].lower() for p in people]
+    for i, person in enumerate(people):
+        if emails.count(person["email"].lower()) > 1:
+            problems.append(
+                Problem(
+                    CONFIG_FILE,
+                    f"people.{i}.email",
+                    "config:unique-person",
+                    f"{person['email']} listed twice",
+                )
+            )
+    if "roles" not in data:
+        if data.get("four_eyes"):
+            problems.append(
+                Problem(CONFIG_FILE, "four_eyes", "config:role-defined", "four_eyes needs a roles: section")
+            )
+        return problems
+    roles = data["roles"]
+    for i, person in enumerate(people):
+        for role in person.get("roles", []):
+            if role not in roles:
+                problems.append(
+                    Problem(CONFIG_FILE, f"people.{i}.roles", "config:role-defined", f"unknown role {role!r}")
+                )
+    for i, rule in enumerate(data.get("four_eyes", [])):
+        for role in rule["approvers"]:
+            if role not in roles:
+                problems.append(
+                    Problem(
+                        CONFIG_FILE,
+                        f"four_eyes.{i}.approvers",
+                        "config:role-defined",
+                        f"unknown role {role!r}",
+                    )
+                )
+    if not any(spec.get("admin") for spec in roles.values()):
+        problems.append(
+            Problem(
+                CONFIG_FILE,
+                "roles",
+                "config:admin-role",
+                "no role has admin: true, so nobody could change kakotui.yaml or schema/ again",
+            )
+        )
     return problems
 
 

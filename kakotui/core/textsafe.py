@@ -11,7 +11,7 @@ It runs for every visible cell on every frame, so it is a `str.isprintable()` fa
 
 from __future__ import annotations
 
-__all__ = ["ELLIPSIS", "NEWLINE_MARK", "inert"]
+__all__ = ["ELLIPSIS", "NEWLINE_MARK", "inert", "inert_in_place"]
 
 ELLIPSIS = "…"
 """Marks text cut at the limit."""
@@ -79,3 +79,27 @@ def inert(text: str, limit: int | None = None, *, single_line: bool = False) -> 
     if limit is not None and (cut or len(text) > limit):
         text = text[: limit - 1] + ELLIPSIS
     return text
+
+
+def _symbol(code: int) -> str:
+    if code < 0x20:
+        return chr(0x2400 + code)  # the control pictures: ␛ for ESC, ␀ for NUL
+    if code == 0x7F:
+        return "\u2421"  # ␡
+    return "\ufffd"  # C1, bidi, separators, zero-width, lone surrogates: �
+
+
+_IN_PLACE: dict[int, str] = {code: _symbol(code) for code in _build_table()}
+_IN_PLACE_LINES: dict[int, str] = {k: v for k, v in _IN_PLACE.items() if k not in (0x09, 0x0A)}
+
+
+def inert_in_place(text: str, *, keep_newlines: bool = False) -> str:
+    """`text` with each character `inert` would escape replaced by ONE visible symbol (␛, �).
+
+    For text a person edits in place (form inputs): positions do not move, so a cursor and a selection
+    stay where they are, and an unchanged field can be mapped back to its original value. Tabs and
+    newlines are kept with `keep_newlines` (multi-line areas), else shown as ␉ and ␊.
+    """
+    if text.isprintable():
+        return text
+    return text.translate(_IN_PLACE_LINES if keep_newlines else _IN_PLACE)

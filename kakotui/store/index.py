@@ -154,6 +154,14 @@ class Index:
     def head(self) -> str | None:
         return self._meta("head")
 
+    def ready(self) -> bool:
+        """Whether the index holds a complete build for this format and config (it may lag behind HEAD)."""
+        return (
+            self._meta("format") == INDEX_FORMAT
+            and self._meta("config") == self._config_key
+            and self._meta("head") is not None
+        )
+
     def _has_commit(self, sha: str) -> bool:
         try:
             self.git.rev_parse(f"{sha}^{{commit}}")
@@ -346,6 +354,18 @@ class Index:
             return list(self.db.execute(sql, tuple(params)))
         finally:
             self.db.row_factory = None
+
+    def chunks(self, columns: Sequence[str], *, size: int = 4096) -> Iterator[list[tuple[Any, ...]]]:
+        """Every row's `columns` in id order as plain tuples, a chunk at a time (memory stays flat).
+
+        `columns` are names of this table (constants of the caller, never user input).
+        """
+        unknown = [c for c in columns if c not in COLUMNS]
+        if unknown:
+            raise ValueError(f"not index columns: {unknown}")
+        cursor = self.db.execute(f"SELECT {', '.join(columns)} FROM records ORDER BY id")
+        while batch := cursor.fetchmany(size):
+            yield batch
 
     def by_id(self, record_id: str) -> sqlite3.Row | None:
         self.db.row_factory = sqlite3.Row

@@ -28,7 +28,16 @@ from kakotui.store.gitrepo import NULL_SHA, Git, GitError
 from kakotui.store.history import HistoryError, Version, parse_record, resolve_rev
 from kakotui.store.index import Index
 
-__all__ = ["INDEX", "WORKTREE", "LogDiff", "Since", "changes_since", "log_diff", "merge_base"]
+__all__ = [
+    "INDEX",
+    "WORKTREE",
+    "LogDiff",
+    "Since",
+    "changes_since",
+    "commit_diff",
+    "log_diff",
+    "merge_base",
+]
 
 WORKTREE = ":worktree"
 INDEX = ":index"
@@ -196,6 +205,11 @@ def log_diff(
         target_label = _label(target, None)
     rows, disk = _changed_files(git, base_commit, target)
     return _build(git, rows, disk, base_label, target_label)
+
+
+def commit_diff(git: Git, old: str | None, new: str) -> LogDiff:
+    """The record changes from commit `old` (None: the empty tree) to commit `new`, both full ids."""
+    return _build(git, git.diff_tree(old, new, ""), {}, (old or "empty")[:10], new[:10])
 
 
 def _build(

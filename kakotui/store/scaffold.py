@@ -96,7 +96,39 @@ jobs:
       - name: Every record is valid
         if: github.event_name != 'pull_request'
         run: kakotui validate
+      - name: The pull request's commits are signed by the people of kakotui.yaml (where it requires signing)
+        if: github.event_name == 'pull_request'
+        run: kakotui verify "$BASE..${{ github.event.pull_request.head.sha }}"
 """
+
+CODEOWNERS_HEAD = """\
+# Who must approve a change to the rules of this log (written by `kakotui init`; see the kakotui
+# README, "Who may change what"). With branch protection's "Require review from Code Owners", a pull
+# request that touches these files cannot merge without an admin's review. Owners are git host
+# users or teams (@name, @org/team) or the emails of their accounts.
+"""
+
+CODEOWNERS_PATHS = ("/kakotui.yaml", "/schema/", "/.kakotui/", "/.github/", "/.gitattributes")
+
+
+def codeowners(config: dict[str, Any]) -> bytes:
+    """CODEOWNERS for the settings, schemas and gates: the admins of `config`, or a placeholder."""
+    raw = config.get("roles")
+    roles: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    admin_roles = {name for name, spec in roles.items() if isinstance(spec, dict) and spec.get("admin")}
+    owners = [
+        str(p["email"])
+        for p in config.get("people", [])
+        if isinstance(p, dict) and admin_roles & set(p.get("roles") or ()) and p.get("email")
+    ]
+    text = CODEOWNERS_HEAD
+    if not owners:
+        text += "# Replace @your-org/kakotui-admins with the people or team who administer this log.\n"
+        owners = ["@your-org/kakotui-admins"]
+    width = max(len(p) for p in CODEOWNERS_PATHS) + 2
+    text += "".join(f"{path.ljust(width)}{' '.join(owners)}\n" for path in CODEOWNERS_PATHS)
+    return text.encode("utf-8")
+
 
 PRE_COMMIT = """\
 # pre-commit hooks (https://pre-commit.com; `pre-commit install`): refuse a commit whose records are
@@ -161,6 +193,7 @@ def scaffold_files(
         "kakotui.yaml": config_text(settings),
         ".gitattributes": GITATTRIBUTES.encode(),
         ".github/workflows/kakotui.yml": WORKFLOW.encode(),
+        ".github/CODEOWNERS": codeowners(settings),
         ".pre-commit-config.yaml": PRE_COMMIT.encode(),
         "records/.gitkeep": b"",
     }

@@ -3,12 +3,17 @@
 `Syncer.sync(remote)` checks the remote (kakotui.sync.remotes) before git runs, finishes a sync a
 crash interrupted (kakotui.sync.plumbing), fetches, integrates what came (kakotui.sync.integrate:
 renumbering, field merge, validation) and pushes, fetching and merging again when someone else
-pushed in the meantime. Offline sites exchange bundles (`to_bundle`, `from_bundle`). A failure
+pushed in the meantime. The first sync of a clone installs the merge driver: in git config, and in
+`.gitattributes` (a commit of its own, sent with the rest) when the log's copy lacks the line.
+Offline sites exchange bundles (`to_bundle`, `from_bundle`); a bundle carries the site's
+remote-tracking branches, so that two sites reading each other's bundles decide an id collision
+alike (kakotui.sync.integrate: a published record never moves, else the later one). A failure
 leaves the clone as it was or with everything received merged; no local commit is ever dropped.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from collections.abc import Callable
@@ -16,8 +21,9 @@ from pathlib import Path
 
 from kakotui.core.config import Config
 from kakotui.core.schemas import Schemas
+from kakotui.core.textsafe import inert
 from kakotui.store.gitrepo import Git, Identity
-from kakotui.sync.integrate import Integrator, count_commits, ids_of, last_line
+from kakotui.sync.integrate import PUBLISHED_PREFIXES, Integrator, count_commits, ids_of, last_line
 from kakotui.sync.plumbing import Plumbing
 from kakotui.sync.remotes import (
     Remote,
@@ -192,24 +198,28 @@ class Syncer:
                 theirs = self._fetch(remote, short, tracking, summary)
                 self._step("merging")
                 plan = self.integrator.integrate(branch, theirs, summary, dry_run=dry_run)
-                summary.head = plan.new or ""
-                if plan.new is None or plan.new == theirs:
-                    return self._done(summary, theirs, plan.new)
-                self._count_sent(summary, theirs, plan.new)
+                tip = self.integrator.ensure_attributes(branch, plan.new, summary, dry_run=dry_run)
+                summary.head = tip or ""
+                if tip is None or tip == theirs:
+                    if not dry_run:
+                        self._remember(remote, short, theirs)
+                    return self._done(summary, theirs, tip)
+                self._count_sent(summary, theirs, tip)
                 if dry_run:
                     summary.notes.append("nothing was changed (dry run)")
                     return summary
                 self._step("sending")
                 try:
-                    pushed = self._push(remote, short, plan.new, summary)
+                    pushed = self._push(remote, short, tip, summary)
                 except SyncError:
                     summary.sent, summary.commits_sent = [], 0  # nothing left this clone
                     raise
                 if pushed:
                     summary.pushed = True
+                    self._remember(remote, short, tip)
                     if not looks_like_url(remote.name):
                         self.git.run(
-                            "update-ref", "-m", "kakotui sync: pushed", "--end-of-options", tracking, plan.new
+                            "update-ref", "-m", "kakotui sync: pushed", "--end-of-options", tracking, tip
                         )
                     self._step("done")
                     return summary
@@ -259,47 +269,71 @@ class Syncer:
                 raise SyncError(f"the bundle {bundle} has no branch {short}")
             ref = branches[0]
         target = f"refs/kakotui/bundle/{short}"
+        # What the other site had sent elsewhere (its remote-tracking branches, see to_bundle).
+        published = {
+            f"refs/kakotui/bundle-published/{i}": h
+            for i, h in enumerate(sorted(r for r in heads if r.startswith(PUBLISHED_PREFIXES)))
+        }
         self._step("reading the bundle")
         rc, _, err = self.git.run_status(
             *args, "fetch", "--no-tags", "--no-write-fetch-head", "--quiet", "--end-of-options",
-            str(path), f"+{ref}:{target}", env=env,
+            str(path), f"+{ref}:{target}", *(f"+{h}:{t}" for t, h in published.items()), env=env,
         )  # fmt: skip
         if rc != 0:
             raise SyncError(f"cannot read the bundle {bundle}: {last_line(err)}")
         try:
             theirs = self.git.rev_parse(target)
+            peer = [self.git.rev_parse(t) for t in published]
             self._step("merging")
-            plan = self.integrator.integrate(f"refs/heads/{short}", theirs, summary, dry_run=dry_run)
-            summary.head = plan.new or ""
-            if plan.new and plan.new != theirs:
+            plan = self.integrator.integrate(
+                f"refs/heads/{short}", theirs, summary, dry_run=dry_run, peer=peer
+            )
+            tip = self.integrator.ensure_attributes(f"refs/heads/{short}", plan.new, summary, dry_run=dry_run)
+            summary.head = tip or ""
+            if tip and tip != theirs:
                 summary.notes.append(
                     "to send this site's changes back, make a bundle: kakotui sync --to-bundle FILE"
                 )
         finally:
-            self.git.run_status("update-ref", "-d", "--end-of-options", target)
+            for scratch in (target, *published):
+                self.git.run_status("update-ref", "-d", "--end-of-options", scratch)
         self._step("done")
         return summary
 
-    def to_bundle(self, bundle: Path) -> SyncSummary:
+    def to_bundle(self, bundle: Path, *, dry_run: bool = False) -> SyncSummary:
         path = Path(bundle).resolve()
-        summary = SyncSummary(remote=str(bundle))
+        summary = SyncSummary(remote=str(bundle), dry_run=dry_run)
         head = self.git.head()
         if head is None:
             raise SyncError("nothing to bundle: the log has no commits")
         branch = self.git.branch_ref()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-        self._step("writing the bundle")
-        try:
-            self.git.run("bundle", "create", "-q", str(tmp), branch)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        if not dry_run:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+            self._step("writing the bundle")
+            # This branch's remote-tracking branches go along: they tell the other site which of this
+            # site's records were already sent elsewhere, and so must never be renumbered.
+            out = self.git.run(
+                "for-each-ref", "--format=%(refname)%00%(symref)", "--end-of-options", *PUBLISHED_PREFIXES
+            )
+            short = branch.removeprefix("refs/heads/")
+            published = [
+                r
+                for r, _, sym in (ln.partition("\0") for ln in out.decode().splitlines())
+                if r.endswith(f"/{short}") and not sym
+            ]
+            try:
+                self.git.run("bundle", "create", "-q", str(tmp), branch, *published)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
         summary.commits_sent = int(self.git.run("rev-list", "--count", "--end-of-options", head).strip() or 0)
         summary.sent = sorted(ids_of(p for p, _ in self.git.ls_tree(head, RECORDS)))
         summary.head = head
         summary.notes.append(
-            f"bundle written to {path}; at the other site run: kakotui sync --from-bundle FILE"
+            f"a bundle would be written to {path} (dry run: nothing was written)"
+            if dry_run
+            else f"bundle written to {path}; at the other site run: kakotui sync --from-bundle FILE"
         )
         self._step("done")
         return summary
@@ -315,7 +349,75 @@ class Syncer:
 
     # -- fetch and push -------------------------------------------------------------------------
 
+    def _seen_ref(self, remote: Remote, short: str) -> str:
+        """Where this clone remembers the remote branch as it last synced with it, by URL (git fetch
+        and other tools never move it, so a force-push they fetched is still noticed)."""
+        key = hashlib.sha1(remote.url.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        return f"refs/kakotui/seen/{key}/{short}"
+
+    def _known(self, remote: Remote, short: str) -> tuple[str | None, bool]:
+        """(the newest commit this clone knows the remote branch had, whether sync itself saw it
+        there): the one it last synced with, else the remote-tracking branch (a fresh clone)."""
+        refs = (self._seen_ref(remote, short), self._tracking_ref(remote, short, dry_run=False))
+        for i, ref in enumerate(refs):
+            rc, out, _ = self.git.run_status(
+                "rev-parse", "--verify", "-q", "--end-of-options", f"{ref}^{{commit}}"
+            )
+            if rc == 0:
+                return out.decode().strip(), i == 0
+        return None, False
+
+    def _remember(self, remote: Remote, short: str, commit: str | None) -> None:
+        if commit is not None:
+            self.git.run(
+                "update-ref", "-m", "kakotui sync", "--end-of-options", self._seen_ref(remote, short), commit
+            )
+
+    def _refuse_rewritten(
+        self, remote: Remote, short: str, tracking: str, known: str | None, theirs: str | None,
+        summary: SyncSummary, *, dry_run: bool,
+    ) -> None:  # fmt: skip
+        """SyncError when the remote branch no longer contains what this clone had from it."""
+        if known is None:
+            return
+        if theirs is not None:
+            rc, _, _ = self.git.run_status("merge-base", "--is-ancestor", "--end-of-options", known, theirs)
+            if rc == 0:
+                return
+        exclude = [f"^{theirs}"] if theirs is not None else []
+        out = self.git.run("log", "--format=%H %s", "--end-of-options", known, *exclude, "--").decode(
+            "utf-8", "replace"
+        )
+        vanished = [line.split(" ", 1) for line in out.splitlines() if line]
+        if not dry_run and theirs is not None and not looks_like_url(remote.name):
+            # Put the remote-tracking branch back where it was: what this clone had stays visible.
+            self.git.run(
+                "update-ref", "-m", "kakotui sync: history rewritten", "--end-of-options", tracking, known
+            )
+        listed = "; ".join(
+            f"{sha[:10]} {inert(rest[0] if rest else '', 80, single_line=True)}"
+            for sha, *rest in vanished[:10]
+        )
+        more = f" and {len(vanished) - 10} more" if len(vanished) > 10 else ""
+        gone = "its branch is gone" if theirs is None else "its history was rewritten (a force-push)"
+        raise SyncError(
+            f"refused: {remote.name} no longer has {len(vanished)} commit(s) this clone had from it; "
+            f"{gone}. Missing: {listed}{more}. Nothing was changed here and every commit is kept in this "
+            f"clone; ask the admin of {remote.name} to restore {short} (this clone can push it back)",
+            summary,
+        )
+
     def _fetch(self, remote: Remote, short: str, tracking: str, summary: SyncSummary) -> str | None:
+        """Fetch the remote branch; refuse (SyncError) a remote that lost commits this clone had."""
+        known, synced = self._known(remote, short)
+        theirs = self._fetch_only(remote, short, tracking, summary)
+        if theirs is None and not synced:
+            return None  # e.g. the remote moved to a new, empty repository: it will receive the log
+        dry_run = tracking.startswith("refs/kakotui/dry-run/")
+        self._refuse_rewritten(remote, short, tracking, known, theirs, summary, dry_run=dry_run)
+        return theirs
+
+    def _fetch_only(self, remote: Remote, short: str, tracking: str, summary: SyncSummary) -> str | None:
         args, env = self._network(remote)
         rc, _, err = self.git.run_status(
             *args, "-c", "fetch.fsckObjects=true", "fetch", "--no-tags", "--no-recurse-submodules",

@@ -1,7 +1,9 @@
 """Integrating the other side's commits: renumber id collisions, merge field by field, report.
 
 Everything is built as git objects first (kakotui.sync.plumbing): renumber commits on top of the
-local branch for records this clone created under an id the other side also created, then
+local branch for records this clone created under an id the other side also created (from a
+bundle, on top of the other site's branch instead when the other site's copy is the one that
+gives way, exactly as that site will do it itself), then
 `git merge-tree --write-tree` with the record driver set to `false`, so that every record both
 sides changed comes back as a conflict and is merged here field by field (kakotui.sync.merge).
 Only a complete merge commit is applied to the clone. What came in is validated and reported.
@@ -10,13 +12,13 @@ Only a complete merge commit is applied to the clone. What came in is validated 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from kakotui.core import yamlio
-from kakotui.core.commits import commit_message
+from kakotui.core.commits import commit_message, log_message
 from kakotui.core.config import CONFIG_FILE, Config, load_config
 from kakotui.core.ids import RecordId, id_from_path
 from kakotui.core.record import format_time, to_text
@@ -29,7 +31,12 @@ from kakotui.sync.plumbing import Changes, Plumbing
 from kakotui.sync.summary import IncomingProblem, Renumbering, SyncError, SyncSummary, note_for
 
 RECORDS = "records/"
-ATTRIBUTES_LINE = "records/**/*.yaml merge=kakotui"
+# Where a clone keeps what it knows other clones have: anything reachable from these is published.
+PUBLISHED_PREFIXES = ("refs/remotes/", "refs/kakotui/sync/", "refs/kakotui/seen/")
+ATTRIBUTES_FILE = ".gitattributes"
+ATTRIBUTES_PATTERN = "records/**/*.yaml"
+ATTRIBUTES_LINE = f"{ATTRIBUTES_PATTERN} merge=kakotui"
+ATTRIBUTES_COMMENT = "# Records merge field by field (kakotui merge-driver), never line by line."
 CONFLICT_RULE = "rule:unresolved-conflict"
 
 
@@ -60,9 +67,79 @@ class Integrator:
             atomic_write(path, text.encode())
         return path
 
+    # -- the driver, for every clone ---------------------------------------------------------------
+
+    def ensure_attributes(
+        self, branch: str, tip: str | None, summary: SyncSummary, *, dry_run: bool
+    ) -> str | None:
+        """Commit the `.gitattributes` line that sends records to the merge driver, when `tip` lacks it.
+
+        A log made before the driver existed, or whose `.gitattributes` lost the line, merges records
+        line by line in every clone that pulls by hand. The line is added on top of `tip` (the
+        branch, after what came in was merged) in its own commit (action `merge`), sent with the rest.
+        Returns the new tip (`tip` when nothing was needed or possible).
+        """
+        if tip is None:
+            return tip
+        try:
+            current: bytes | None = self.git.read_blob(tip, ATTRIBUTES_FILE)
+        except GitError:
+            current = None
+        if current is not None and has_record_driver(current.decode("utf-8", "replace")):
+            return tip
+        what = f"`{ATTRIBUTES_LINE}` to {ATTRIBUTES_FILE}"
+        policy = getattr(self.config, "policy", None)  # kakotui.core.policy: .gitattributes is admin-only
+        if policy is not None and policy.enforced:
+            person = policy.person(self.plumbing.identity().email)
+            if not policy.is_admin(person):
+                summary.notes.append(
+                    f"{ATTRIBUTES_FILE} lacks `{ATTRIBUTES_LINE}`; only an admin may change it: "
+                    "ask one to add the line, or to sync once"
+                )
+                return tip
+        if dry_run:
+            summary.notes.append(f"would add {what} (one commit, sent with the rest)")
+            return tip
+        with repo_lock(self.git.git_dir, timeout=30.0):
+            if self.git.head() != tip:
+                return tip  # a save landed meanwhile: the next sync adds the line
+            file = self.git.root / ATTRIBUTES_FILE
+            on_disk = Git.blob_sha(file.read_bytes()) if file.is_file() else None
+            if file.is_symlink() or on_disk != (None if current is None else Git.blob_sha(current)):
+                summary.notes.append(
+                    f"{ATTRIBUTES_FILE} has changes that are not committed, so {what} was not added: "
+                    "commit or discard them and sync again"
+                )
+                return tip
+            message = log_message(
+                "merge",
+                f"Merge records field by field: add {ATTRIBUTES_LINE} to {ATTRIBUTES_FILE}",
+                body=(
+                    "Every clone then merges two versions of a record with `kakotui merge-driver`,\n"
+                    "also on a plain `git pull`, instead of line by line."
+                ),
+            )
+            commit = self.plumbing.commit(tip, {ATTRIBUTES_FILE: with_record_driver(current)}, message, [tip])
+            self.plumbing.apply(branch, tip, commit)
+        summary.notes.append(f"added {what} so that every clone merges records field by field (one commit)")
+        return commit
+
     # -- integrating ----------------------------------------------------------------------------
 
-    def integrate(self, branch: str, theirs: str | None, summary: SyncSummary, *, dry_run: bool) -> Plan:
+    def integrate(
+        self,
+        branch: str,
+        theirs: str | None,
+        summary: SyncSummary,
+        *,
+        dry_run: bool,
+        peer: Sequence[str] | None = None,
+    ) -> Plan:
+        """Merge `theirs` into `branch` (or, dry, build the merge and say what it would do).
+
+        `theirs` is a remote's branch (published), or with `peer` another site's branch read from a
+        bundle, `peer` then holding the commits that site had sent elsewhere (its remote branches).
+        """
         with repo_lock(self.git.git_dir, timeout=30.0):
             ours = self.git.head()
             if theirs is None or ours == theirs:
@@ -83,63 +160,141 @@ class Integrator:
             if base is None or base == ours:
                 final = theirs  # nothing here they lack: a fast-forward
             else:
-                tip = self._renumber_collisions(base, ours or "", theirs, summary)
-                final = self._merge(tip, theirs, summary, dry_run=dry_run)
+                tip, theirs_tip = self._renumber_collisions(base, ours or "", theirs, summary, peer)
+                final = self._merge(tip, theirs_tip, summary, dry_run=dry_run)
             changes = self.git.diff_tree(ours, final, "")
-            self._report_incoming(ours, final, theirs, changes, summary)
+            self._report_incoming(ours, final, theirs, changes, summary, base=base)
             if not dry_run:
                 self._step("applying")
                 self.plumbing.apply(branch, ours, final, changes)
             return Plan(ours, final)
 
-    def _renumber_collisions(self, base: str, ours: str, theirs: str, summary: SyncSummary) -> str:
+    def _renumber_collisions(
+        self, base: str, ours: str, theirs: str, summary: SyncSummary, peer: Sequence[str] | None
+    ) -> tuple[str, str]:
+        """Give one of each pair of records both sides created under the same id the next free id.
+
+        Returns the two tips to merge, each with its renumber commits on top. From a remote
+        (`peer` None) the remote's record is published: this clone's copy moves. Between two sites
+        exchanging bundles (`peer`: what the other site had published), both sides decide alike:
+        a published copy never moves; otherwise the copy created later (its creating commit's time,
+        then its id) moves, to the next id free on both sides. The site that keeps its copy
+        applies the same renumbering to the other site's copy, so both end with the same files.
+        """
         added = {
             path: new
             for status, path, _old, new in self.git.diff_tree(base, ours, RECORDS)
             if status == "A" and id_from_path(path)
         }
         if not added:
-            return ours
+            return ours, theirs
         theirs_files = dict(self.git.ls_tree(theirs, RECORDS))
         collisions = sorted(p for p, blob in added.items() if p in theirs_files and theirs_files[p] != blob)
         if not collisions:
-            return ours
+            return ours, theirs
         taken = {
             RecordId.parse(i)
             for i in ids_of([*theirs_files, *(p for p, _ in self.git.ls_tree(ours, RECORDS))])
         }
-        tip = ours
+        published = None if peer is None else [*self._published_here(), *peer]
+        tips = {True: ours, False: theirs}
         for path in collisions:
             old_id = id_from_path(path)
             assert old_id is not None
+            if published is None:
+                here, why = True, "the other copy is on the remote"
+            else:
+                here, why = self._ours_moves(base, ours, theirs, path, published, summary)
             old = RecordId.parse(old_id)
             seq = max(r.seq for r in taken if r.station == old.station and r.year == old.year) + 1
             new = RecordId(old.station, old.year, seq)
             taken.add(new)
-            data = self.git.read_blob(tip, path)
-            changes: dict[str, bytes | None] = {path: None}
-            try:
-                record = yamlio.load(data)
-            except yamlio.YamlError:
-                record = None
-            if isinstance(record, dict):
-                moved = renumber(record, str(new))
-                changes[new.path] = to_text(moved, self.schemas).encode()
-            else:
-                moved = {"id": str(new)}
-                changes[new.path] = data
-                summary.notes.append(
-                    f"{old_id} could not be read; moved to {new} unchanged: fix its id by hand"
-                )
-            changes.update(self._retarget(base, tip, old_id, str(new), skip={path}))
+            tips[here] = self._renumber(base, tips[here], path, new, summary, here=here, why=why)
+        return tips[True], tips[False]
+
+    def _published_here(self) -> list[str]:
+        """The commits this clone knows other clones have: its remote-tracking branches."""
+        out = self.git.run("for-each-ref", "--format=%(objectname)", "--end-of-options", *PUBLISHED_PREFIXES)
+        return sorted(set(out.decode().split()))
+
+    def _ours_moves(
+        self, base: str, ours: str, theirs: str, path: str, published: Sequence[str], summary: SyncSummary
+    ) -> tuple[bool, str]:
+        """Whether this clone's copy of `path` is the one to renumber (the other site decides the same),
+        and why the one that moves gives way."""
+        mine, other = self._creation(base, ours, path), self._creation(base, theirs, path)
+        mine_out = mine is not None and self._reachable(mine[1], published)
+        other_out = other is not None and self._reachable(other[1], published)
+        if mine_out != other_out:
+            return other_out, "the other copy had already been sent elsewhere"
+        if mine_out:
+            summary.notes.append(
+                f"{id_from_path(path)} had been sent elsewhere from both sites; the copy created later moves"
+            )
+        if mine is None or other is None:  # made outside kakotui in an odd way: any fixed rule will do
+            mine_blob, other_blob = (self.git.blob_sha(self.git.read_blob(t, path)) for t in (ours, theirs))
+            return mine_blob > other_blob, "a fixed rule on the two versions chose it"
+        return mine > other, "the other copy was created first"
+
+    def _creation(self, base: str, tip: str, path: str) -> tuple[int, str] | None:
+        """(time, id) of the commit that created `path` between `base` and `tip`."""
+        rc, out, _ = self.git.run_status(
+            "log", "--format=%ct %H", "--diff-filter=A", "--end-of-options", tip, f"^{base}", "--", path
+        )
+        lines = out.decode().split("\n") if rc == 0 else []
+        last = [ln for ln in lines if ln.strip()][-1:]
+        if not last:
+            return None
+        when, _, sha = last[0].partition(" ")
+        return int(when), sha
+
+    def _reachable(self, commit: str, tips: Sequence[str]) -> bool:
+        """Whether `commit` is in the history of one of `tips` (one git call, however many tips)."""
+        if not tips:
+            return False
+        rc, out, _ = self.git.run_status(
+            "rev-list", "-n", "1", "--end-of-options", commit, *(f"^{t}" for t in tips), "--"
+        )
+        return rc == 0 and not out.strip()
+
+    def _renumber(
+        self, base: str, tip: str, path: str, new: RecordId, summary: SyncSummary, *, here: bool, why: str
+    ) -> str:
+        """One `renumber` commit on top of `tip`: the record at `path` moved to `new`, references follow."""
+        old_id = id_from_path(path)
+        assert old_id is not None
+        data = self.git.read_blob(tip, path)
+        changes: dict[str, bytes | None] = {path: None}
+        try:
+            record = yamlio.load(data)
+        except yamlio.YamlError:
+            record = None
+        if isinstance(record, dict):
+            moved = renumber(record, str(new))
+            changes[new.path] = to_text(moved, self.schemas).encode()
+        else:
+            moved = {"id": str(new)}
+            changes[new.path] = data
+            summary.notes.append(f"{old_id} could not be read; moved to {new} unchanged: fix its id by hand")
+        changes.update(self._retarget(base, tip, old_id, str(new), skip={path}))
+        if here:
             body = (
                 f"{old_id} was also created at another clone (a station configured twice?). This clone's\n"
-                f"copy had not been sent yet, so it now has the next free id; {old_id} stays as its alias."
+                f"copy had not been sent yet and {why}, so it now has the next free id; {old_id} stays\n"
+                "as its alias."
             )
-            message = commit_message("renumber", moved, self.config, detail=f"from {old_id}", body=body)
-            tip = self.plumbing.commit(tip, changes, message, [tip])
-            summary.renumbered.append(Renumbering(old_id, str(new), tip))
-        return tip
+        else:
+            stays = why.replace("the other copy", "this clone's copy")
+            body = (
+                f"{old_id} was also created at this clone (a station configured twice?). The other site's\n"
+                f"copy, received in a bundle, had not been sent elsewhere and {stays},\n"
+                "so it has the next free id, the one the other site gives it too when it receives this\n"
+                f"clone's changes; {old_id} stays as its alias."
+            )
+        message = commit_message("renumber", moved, self.config, detail=f"from {old_id}", body=body)
+        commit = self.plumbing.commit(tip, changes, message, [tip])
+        summary.renumbered.append(Renumbering(old_id, str(new), commit, here=here))
+        return commit
 
     def _retarget(
         self, base: str, tip: str, old_id: str, new_id: str, skip: set[str]
@@ -276,6 +431,8 @@ class Integrator:
         theirs: str,
         changes: Changes,
         summary: SyncSummary,
+        *,
+        base: str | None = None,
     ) -> None:
         summary.received = sorted(set(summary.received) | ids_of(p for _, p, _, _ in changes))
         summary.commits_received += count_commits(self.git, theirs, ours)
@@ -288,9 +445,12 @@ class Integrator:
         incoming = [(p, new) for status, p, _, new in changes if status != "D" and id_from_path(p)]
         blobs = dict(self.git.cat_blobs(sorted({sha for _, sha in incoming})))
         seen = {(c.id, c.field) for c in summary.conflicts}
+        renumbered: set[str] = set()
         for path, sha in incoming:
             checked = check_text(blobs[sha], path, schemas, config, known_ids=known)
             rid = id_from_path(path) or path
+            if (checked.record or {}).get("aliases"):
+                renumbered.add(path)
             errors = tuple(p for p in checked.problems if p.severity == "error" and p.rule != CONFLICT_RULE)
             summary.invalid = [i for i in summary.invalid if i.id != rid]  # a retry reports again
             if errors:
@@ -300,6 +460,40 @@ class Integrator:
                 if key not in seen:
                     seen.add(key)
                     summary.conflicts.append(note_for(rid, c))
+        if renumbered and base is not None:
+            self._same_former_ids(base, final, renumbered, summary)
+
+    def _same_former_ids(self, base: str, final: str, arriving: set[str], summary: SyncSummary) -> None:
+        """Say so when records new since `base` share a former id: maybe one exception renumbered twice.
+
+        Two sites that each gave the same colliding record its next free id, while one of them had
+        saved more records meanwhile, hold it under two ids; neither copy can be dropped safely
+        without a person (either may have been edited since), so the sync points at them.
+        """
+        added = [
+            (path, new)
+            for status, path, _old, new in self.git.diff_tree(base, final, RECORDS)
+            if status == "A" and id_from_path(path)
+        ]
+        blobs = dict(self.git.cat_blobs(sorted({sha for _, sha in added})))
+        former: dict[str, set[str]] = {}
+        for path, sha in added:
+            try:
+                record = yamlio.load(blobs[sha])
+            except yamlio.YamlError:
+                continue
+            aliases = record.get("aliases") if isinstance(record, dict) else None
+            for alias in aliases if isinstance(aliases, list) else []:
+                former.setdefault(str(alias), set()).add(path)
+        for alias, paths in sorted(former.items()):
+            if len(paths) > 1 and paths & arriving:
+                ids = ", ".join(sorted(id_from_path(p) or p for p in paths))
+                note = (
+                    f"{ids} were all {alias} once: if they are one exception renumbered at two sites, "
+                    "keep one and void the others"
+                )
+                if note not in summary.notes:
+                    summary.notes.append(note)
 
     def _settings_at(self, commit: str, summary: SyncSummary) -> tuple[Schemas, Config]:
         try:
@@ -317,6 +511,30 @@ class Integrator:
             )
             return schemas, self.config
         return schemas, config
+
+
+def has_record_driver(text: str) -> bool:
+    """Whether a `.gitattributes` text gives record files `merge=kakotui` (its last word on them)."""
+    found = False
+    for line in text.splitlines():
+        words = line.split()
+        if not words or words[0].startswith("#") or words[0] != ATTRIBUTES_PATTERN:
+            continue
+        for word in words[1:]:
+            if word == "merge=kakotui":
+                found = True
+            elif word in ("merge", "-merge", "!merge") or word.startswith("merge="):
+                found = False
+    return found
+
+
+def with_record_driver(text: bytes | None) -> bytes:
+    """`text` (a `.gitattributes`, or None when there is none) with the record driver's line appended."""
+    body = text or b""
+    if body and not body.endswith(b"\n"):
+        body += b"\n"
+    comment = "" if ATTRIBUTES_COMMENT.encode() in body else f"{ATTRIBUTES_COMMENT}\n"
+    return body + f"{comment}{ATTRIBUTES_LINE}\n".encode()
 
 
 def ids_of(paths: Iterable[str]) -> set[str]:

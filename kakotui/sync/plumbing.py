@@ -28,6 +28,10 @@ class Plumbing:
         self._identity = identity
         self._step = step
 
+    def identity(self) -> Identity:
+        """Who the commits built here are by (the person syncing)."""
+        return self._identity()
+
     # -- building commits as objects ----------------------------------------------------------------
 
     def write_blobs(self, datas: Iterable[bytes]) -> list[str]:
@@ -78,7 +82,11 @@ class Plumbing:
             "GIT_COMMITTER_NAME": who.name,
             "GIT_COMMITTER_EMAIL": who.email,
         }
-        args = ["commit-tree", "-F", "-"]
+        args = (
+            ["-c", "gpg.format=ssh", "commit-tree", "-S", "-F", "-"]
+            if self.git.sign
+            else ["commit-tree", "-F", "-"]
+        )
         for parent in parents:
             args += ["-p", parent]
         return self.git.run(*args, "--end-of-options", tree, input=message.encode(), env=env).decode().strip()

@@ -29,9 +29,13 @@ class RemoteNotAllowed(SyncError):
 
 @dataclass(frozen=True)
 class Renumbering:
+    """A record moved to the next free id; `here`: this site's copy, else the other site's copy
+    (which that site renumbers the same way when it receives this site's changes)."""
+
     old_id: str
     new_id: str
     commit: str
+    here: bool = True
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,8 @@ class SyncSummary:
             f"  invalid incoming records: {len(self.invalid)}",
         ]
         for r in self.renumbered:
-            out.append(f"  renumbered {r.old_id} -> {r.new_id} (this site's copy; old id kept as an alias)")
+            whose = "this site's copy" if r.here else "the other site's copy, renumbered there alike"
+            out.append(f"  renumbered {r.old_id} -> {r.new_id} ({whose}; old id kept as an alias)")
         for c in self.conflicts:
             out.append(
                 f"  conflict {c.id} {c.field}: here {_short(c.ours)} / other site {_short(c.theirs)} "

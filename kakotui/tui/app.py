@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import events
 from textual.app import App
@@ -22,14 +22,27 @@ from textual.screen import Screen
 from kakotui.core import yamlio
 from kakotui.core.textsafe import inert
 from kakotui.log import ExceptionLog, LogError, SaveResult
-from kakotui.tui.commands import KakotuiCommands
-from kakotui.tui.detail import DetailScreen
-from kakotui.tui.dialogs import HelpScreen, IdentityScreen
 from kakotui.tui.screens import MainScreen
+
+if TYPE_CHECKING:
+    from textual.command import Provider
+
+# The detail view, dialogs and command palette are imported when first used: starting the app (and
+# showing the first rows) does not pay for them.
 
 __all__ = ["FORM_NAMES", "KakotuiApp", "form_registry", "keymap_paths", "load_keymap", "run_app"]
 
 FORM_NAMES = ("new", "edit", "decide", "reship", "contact", "confirm", "close")
+FORM_ACTIONS = {
+    "new": "create",
+    "edit": "edit",
+    "decide": "decide",
+    "reship": "reship",
+    "contact": "contact",
+    "confirm": "confirm",
+    "close": "close",
+}
+"""Form -> the policy action it takes (kakotui.yaml `roles:`; see kakotui.core.policy)."""
 KEYS_FILE = "keys.yaml"
 _THEME = "textual-dark"
 
@@ -71,7 +84,7 @@ class KakotuiApp(App[None]):
 
     TITLE = "kakotui"
     CSS_PATH = "kakotui.tcss"
-    COMMANDS = App.COMMANDS | {KakotuiCommands}
+    COMMANDS = App.COMMANDS | {lambda: _commands()}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
         Binding("question_mark,f1", "help", "Help", id="help"),
@@ -96,6 +109,8 @@ class KakotuiApp(App[None]):
         self.keymap: dict[str, str] = {}
         self.main_screen = MainScreen()
         self.sub_title = self._describe_person()
+        self.forbidden: dict[str, str] = {}
+        """Form name -> why this person may not use it (empty when the log has no roles)."""
 
     # ---------------------------------------------------------------- start
 
@@ -116,8 +131,22 @@ class KakotuiApp(App[None]):
         )
         return " · ".join(parts)
 
+    def refresh_permissions(self) -> None:
+        """Work out again which forms this person may use (at start, and when the person changes)."""
+        log = self.exception_log
+        forbidden: dict[str, str] = {}
+        if log.config.policy.enforced:
+            for form, action in FORM_ACTIONS.items():
+                ok, why = log.allowed(action)
+                if not ok:
+                    forbidden[form] = why
+        self.forbidden = forbidden
+        for screen in self.screen_stack:
+            screen.refresh_bindings()
+
     def on_mount(self) -> None:
         self.theme = _THEME
+        self.refresh_permissions()
         if self._keymap_given is not None:
             self.keymap, problems = dict(self._keymap_given), list[str]()
         else:
@@ -127,7 +156,12 @@ class KakotuiApp(App[None]):
         for problem in problems:
             self.notify(f"key map ignored: {problem}", severity="warning", markup=False)
         if not self.exception_log.has_identity:
+            from kakotui.tui.dialogs import IdentityScreen
+
             self.push_screen(IdentityScreen(), self._identity_given)
+        # Forms left with typed input (a crash, a kill) are named once the list is on screen: the
+        # forms package is not imported before the first rows show.
+        self.set_timer(0.5, self._announce_form_drafts)
         drafts = self.exception_log.drafts()
         if drafts:
             ids = ", ".join(inert(rid, limit=20, single_line=True) for rid, _, _ in drafts[:5])
@@ -139,6 +173,16 @@ class KakotuiApp(App[None]):
                 timeout=10,
                 markup=False,
             )
+
+    def _announce_form_drafts(self) -> None:
+        from kakotui.tui.forms.drafts import draft_notice
+
+        try:
+            notice = draft_notice(self.exception_log)
+        except Exception as exc:  # a damaged draft folder must not end the app
+            notice = f"the drafts of unsaved forms could not be read: {inert(str(exc), limit=200)}"
+        if notice:
+            self.notify(notice, title="Unsaved forms", severity="warning", timeout=10, markup=False)
 
     def _identity_given(self, result: tuple[str, str] | None) -> None:
         if result is None:
@@ -155,6 +199,7 @@ class KakotuiApp(App[None]):
             self.notify(f"could not save your name: {exc}", severity="error", markup=False)
             return
         self.sub_title = self._describe_person()
+        self.refresh_permissions()
         self.notify(f"you are {name} <{email}> in this log", markup=False)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
@@ -165,17 +210,24 @@ class KakotuiApp(App[None]):
     # ---------------------------------------------------------------- routes
 
     def action_help(self) -> None:
+        from kakotui.tui.dialogs import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             return
         self.push_screen(HelpScreen(self.screen))
 
     def open_detail(self, record_id: str) -> None:
+        from kakotui.tui.detail import DetailScreen
+
         self.push_screen(DetailScreen(record_id))
 
     def open_form(self, name: str, record_id: str | None) -> None:
         """Push the lifecycle form `name` for `record_id` (None for a new record)."""
         if name != "new" and record_id is None:
             self.notify("no record selected", severity="warning")
+            return
+        if name in self.forbidden:
+            self.notify(self.forbidden[name], title="Not allowed", severity="warning", markup=False)
             return
         forms = form_registry()
         if forms is None:
@@ -201,6 +253,8 @@ class KakotuiApp(App[None]):
             return
         self.main_screen.reload(keep_id=(result or saved[-1]).id)
         ids = {item.id for item in saved}
+        from kakotui.tui.detail import DetailScreen
+
         for screen in self.screen_stack:
             if isinstance(screen, DetailScreen) and screen.record_id in ids:
                 screen.reload()
@@ -208,6 +262,8 @@ class KakotuiApp(App[None]):
 
     def current_record_id(self) -> str | None:
         """The record the person is looking at: the open detail, else the list cursor."""
+        from kakotui.tui.detail import DetailScreen
+
         for screen in reversed(self.screen_stack):
             if isinstance(screen, DetailScreen):
                 return screen.record_id
@@ -222,6 +278,12 @@ class KakotuiApp(App[None]):
 
     def get_default_screen(self) -> Screen[Any]:
         return self.main_screen
+
+
+def _commands() -> type[Provider]:
+    from kakotui.tui.commands import KakotuiCommands
+
+    return KakotuiCommands
 
 
 def form_registry() -> dict[str, Any] | None:

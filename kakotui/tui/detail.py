@@ -164,6 +164,12 @@ class DetailScreen(Screen[None]):
     def action_back(self) -> None:
         self.dismiss()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        app: Any = self.app
+        if action == "form" and parameters and parameters[0] in getattr(app, "forbidden", {}):
+            return None  # shown disabled: this person's role may not
+        return True
+
     def action_form(self, name: str) -> None:
         self.kakotui.open_form(name, self.record_id)
 

@@ -1,4 +1,7 @@
-"""The help screen (generated from the bindings in force, plus the query language) and the identity prompt."""
+"""The help screen (generated from the bindings in force, plus the query language) and the identity prompt.
+
+In a log with roles, a form key this person may not use is listed with the reason (`app.forbidden`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
+from textual.actions import ActionError, parse
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -19,13 +23,31 @@ from kakotui.store.query import FIELDS
 if TYPE_CHECKING:
     from kakotui.tui.app import KakotuiApp
 
-__all__ = ["HelpScreen", "IdentityScreen", "binding_rows"]
+__all__ = ["HelpScreen", "IdentityScreen", "binding_rows", "forbidden_reason"]
 
 _KEY_WIDTH = 18
+_NOT_ALLOWED = " — not allowed: "
+
+
+def forbidden_reason(app: KakotuiApp, action: str) -> str | None:
+    """Why this person may not use the form `action` opens (`form('close')`), or None."""
+    forbidden: dict[str, str] = getattr(app, "forbidden", None) or {}
+    if not forbidden:
+        return None
+    try:
+        _namespace, name, arguments = parse(action)
+    except ActionError:
+        return None
+    if name == "form" and arguments and isinstance(arguments[0], str):
+        return forbidden.get(arguments[0])
+    return None
 
 
 def binding_rows(app: KakotuiApp, bindings: Iterable[BindingType]) -> list[tuple[str, str]]:
-    """(keys as shown, description) for each binding, with the key map applied; one row per action."""
+    """(keys as shown, description) for each binding, with the key map applied; one row per action.
+
+    A form this person may not use says so, with the reason: `Close the record — not allowed: ...`.
+    """
     rows: dict[tuple[str, str], list[str]] = {}
     for binding in Binding.make_bindings(bindings):
         if binding.system:
@@ -33,6 +55,9 @@ def binding_rows(app: KakotuiApp, bindings: Iterable[BindingType]) -> list[tuple
         override = app.keymap.get(binding.id) if binding.id else None
         keys = override.split(",") if override else [binding.key]
         description = binding.description or binding.action.replace("_", " ")
+        reason = forbidden_reason(app, binding.action)
+        if reason:
+            description += f"{_NOT_ALLOWED}{reason}"
         shown = rows.setdefault((binding.action, description), [])
         for key in keys:
             display = app.get_key_display(Binding(key.strip(), binding.action, key_display=None))
@@ -44,12 +69,14 @@ def binding_rows(app: KakotuiApp, bindings: Iterable[BindingType]) -> list[tuple
 def _group(title: str, rows: Iterable[tuple[str, str]]) -> Content:
     lines: list[Content] = [Content.styled(title, "bold $accent")]
     for keys, description in rows:
-        lines.append(
-            Content.assemble(
-                ("  " + inert(keys, limit=_KEY_WIDTH * 2, single_line=True).ljust(_KEY_WIDTH), "bold"),
-                inert(description, limit=200, single_line=True),
-            )
+        what, _, reason = description.partition(_NOT_ALLOWED)
+        line = Content.assemble(
+            ("  " + inert(keys, limit=_KEY_WIDTH * 2, single_line=True).ljust(_KEY_WIDTH), "bold"),
+            inert(what, limit=200, single_line=True),
         )
+        if reason:  # a form this person may not use: the reason, in the warning colour
+            line += Content.styled(_NOT_ALLOWED + inert(reason, limit=200, single_line=True), "$warning")
+        lines.append(line)
     return Content("\n").join(lines)
 
 

@@ -4,6 +4,10 @@ Constructed as `HistoryScreen(log, record_id)` and pushed over any screen; it re
 through the façade (`log.history`) in a worker thread, holding the app's `log_lock` when the app has
 one (the log's SQLite connection is shared). Every value from a record or a commit (names, subjects,
 field values) is shown through `inert()` as plain `Content`, never as markup.
+
+When the log signs its history (`ExceptionLog.signing_configured`), the same worker checks each
+change's signature (`log.signatures`): the timeline marks a verified author ✓ and any other author ✗
+(the signature's description shows with the change). A log without signing shows no marks.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from kakotui.core.textsafe import inert
 from kakotui.log import ExceptionLog
 from kakotui.store.history import HistoryEntry, RecordHistory
 
-__all__ = ["HistoryScreen", "change_lines", "entry_label"]
+__all__ = ["HistoryScreen", "change_lines", "entry_label", "signature_line", "signature_mark"]
 
 _ADDED = "$success"
 _REMOVED = "$error"
@@ -37,6 +41,9 @@ _HEADING = "bold $accent"
 _WARNING = "bold $warning"
 _VALUE_LIMIT = 300
 _AUTHOR_LIMIT = 24
+_VERIFIED = ("✓", "bold $success")
+_NOT_VERIFIED = ("✗", "bold $error")
+_UNCHECKED = ("?", _DIM)
 
 
 def _when(date_text: str) -> str:
@@ -45,14 +52,36 @@ def _when(date_text: str) -> str:
     return date_text
 
 
-def entry_label(entry: HistoryEntry | None, width: int = 0) -> Content:
-    """One line of the timeline: date, who (padded to `width` cells), action; None: uncommitted changes."""
+def signature_mark(check: Any) -> tuple[str, str]:
+    """(symbol, style) for a `SignatureCheck`: ✓ verified, ✗ anything else, ? not checked."""
+    if check is None:
+        return _UNCHECKED
+    return _VERIFIED if getattr(check, "status", None) == "verified" else _NOT_VERIFIED
+
+
+def entry_label(
+    entry: HistoryEntry | None, width: int = 0, *, signatures: dict[str, Any] | None = None
+) -> Content:
+    """One line of the timeline: date, who (padded to `width` cells), action; None: uncommitted changes.
+
+    With `signatures` (commit -> `SignatureCheck`, a log that signs) the author is marked ✓ or ✗.
+    """
     if entry is None:
         return Content.assemble(("not committed yet", _WARNING))
     who = inert(entry.author, limit=_AUTHOR_LIMIT, single_line=True)
     who += " " * max(0, width - cell_len(who))
     action = inert(entry.action or "outside kakotui", limit=20, single_line=True)
-    return Content.assemble((_when(entry.date), _DIM), "  ", who, "  ", (action, "bold"))
+    if signatures is None:
+        return Content.assemble((_when(entry.date), _DIM), "  ", who, "  ", (action, "bold"))
+    mark = signature_mark(signatures.get(entry.commit))
+    return Content.assemble((_when(entry.date), _DIM), "  ", mark, " ", who, "  ", (action, "bold"))
+
+
+def signature_line(check: Any) -> Content:
+    """`✓ signed by li.wei@example.com`, or what is wrong with the change's signature."""
+    symbol, style = signature_mark(check)
+    text = "signature not checked" if check is None else inert(check.describe(), limit=200, single_line=True)
+    return Content.assemble((symbol, style), " ", (text, "$success" if style == _VERIFIED[1] else style))
 
 
 def change_lines(changes: list[Change]) -> list[Content]:
@@ -112,6 +141,9 @@ class HistoryScreen(Screen[None]):
         self._lock = lock
         self.history: RecordHistory | None = None
         self.error: str | None = None
+        self.signatures: dict[str, Any] | None = None
+        """Commit -> its `SignatureCheck` when the log signs its history (None: it does not)."""
+        self.signature_error: str | None = None
         self._entries: list[HistoryEntry | None] = []
 
     def compose(self) -> ComposeResult:
@@ -140,16 +172,33 @@ class HistoryScreen(Screen[None]):
         worker = get_current_worker()
         history: RecordHistory | None = None
         error: str | None = None
+        signatures: dict[str, Any] | None = None
+        signature_error: str | None = None
         try:
             with self._log_lock():
                 history = self.exception_log.history(self.record_id)
         except Exception as exc:  # bad id, unknown record, git failure: say it, keep the app running
             error = str(exc) or type(exc).__name__
+        if history is not None and not worker.is_cancelled:
+            try:
+                with self._log_lock():
+                    if self.exception_log.signing_configured:
+                        signatures = self.exception_log.signatures([e.commit for e in history.entries])
+            except Exception as exc:  # ssh-keygen missing, git failure: the history still shows
+                signatures = {}
+                signature_error = str(exc) or type(exc).__name__
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._loaded, history, error)
+            self.app.call_from_thread(self._loaded, history, error, signatures, signature_error)
 
-    def _loaded(self, history: RecordHistory | None, error: str | None) -> None:
+    def _loaded(
+        self,
+        history: RecordHistory | None,
+        error: str | None,
+        signatures: dict[str, Any] | None = None,
+        signature_error: str | None = None,
+    ) -> None:
         self.history, self.error = history, error
+        self.signatures, self.signature_error = signatures, signature_error
         status = self.query_one("#history-status", Static)
         timeline = self.query_one("#history-timeline", OptionList)
         timeline.clear_options()
@@ -162,12 +211,25 @@ class HistoryScreen(Screen[None]):
             default=0,
         )
         for entry in self._entries:
-            timeline.add_option(Option(entry_label(entry, width)))
+            timeline.add_option(Option(entry_label(entry, width, signatures=signatures)))
         count = len(history.entries)
         parts: list[str | tuple[str, str]] = [
             (inert(history.id, limit=40, single_line=True), _HEADING),
             (f"  {count} change{'s' if count != 1 else ''}, newest first", _DIM),
         ]
+        if signatures is not None:
+            verified = sum(
+                1 for e in history.entries if getattr(signatures.get(e.commit), "status", "") == "verified"
+            )
+            parts.append((f" · {verified} of {count} verified", _DIM))
+        if signature_error:
+            parts += [
+                "\n",
+                (
+                    "! signatures not checked: " + inert(signature_error, limit=300, single_line=True),
+                    _WARNING,
+                ),
+            ]
         for problem in history.problems:
             parts += ["\n", ("! " + inert(problem, limit=400, single_line=True), _WARNING)]
         status.update(Content.assemble(*parts))
@@ -203,6 +265,8 @@ class HistoryScreen(Screen[None]):
                     inert(entry.action or "committed outside kakotui", limit=40, single_line=True),
                 ),
             ]
+            if self.signatures is not None:
+                head.append(signature_line(self.signatures.get(entry.commit)))
             if entry.problem:
                 head.append(Content.assemble((inert(entry.problem, limit=300, single_line=True), _WARNING)))
             body = change_lines(entry.changes)

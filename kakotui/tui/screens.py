@@ -7,8 +7,7 @@ workers holding the app's log lock, so typing in the filter bar never waits for 
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Sequence
+import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.cells import cell_len
@@ -23,9 +22,19 @@ from textual.widgets import Footer, Header, Input, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from kakotui.core.textsafe import inert
+from kakotui.store.memquery import Listing, Unsupported
 from kakotui.store.query import QueryError
-from kakotui.tui.recordview import record_sections
-from kakotui.tui.rows import INDEX_COLUMNS, SORT_CYCLE, ListRow, build_rows, filter_order, id_mask, sort_order
+from kakotui.tui.rows import (
+    LISTING_COLUMNS,
+    SORT_CYCLE,
+    ListData,
+    ListRow,
+    build_list,
+    filter_order,
+    id_mask,
+    list_data,
+    sort_order,
+)
 from kakotui.tui.table import Column, ExceptionTable
 
 if TYPE_CHECKING:
@@ -34,7 +43,11 @@ if TYPE_CHECKING:
 __all__ = ["FILTER_DEBOUNCE", "MainScreen", "list_columns"]
 
 FILTER_DEBOUNCE = 0.15
-"""Seconds of quiet typing before the filter runs."""
+"""Seconds of quiet typing before the filter runs: a word typed fast is one filter, not one per letter
+(the filter itself costs a few ms in memory)."""
+
+FIRST_PAGE = 200
+"""Rows read and shown before the rest of the log at start (the first screenful in a fraction of a second)."""
 
 _PREVIEW_DELAY = 0.1
 _STATUS_ORDER = ("open", "decided", "reshipping", "awaiting-confirmation", "closed")
@@ -122,10 +135,11 @@ class MainScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
+        self._data: ListData | None = None
         self._rows: list[ListRow] = []
         self._sorted: list[int] = []
-        self._ids: frozenset[str] | None = None  # the filter's ids, None when no filter applies
-        self._mask: list[bool] | None = None  # per row in load order: shown by the filter
+        self._mask: bytes | None = None  # per row in load order: 1 when the filter shows it; None: no filter
+        self._partial = False  # only the first page is loaded yet
         self._query = ""
         self._total_counts: dict[str, int] = {}
         self._counts: dict[str, int] = {}
@@ -275,6 +289,7 @@ class MainScreen(Screen[None]):
         app = self.kakotui
         log = app.exception_log
         today = app.today()
+        currency = log.config.reporting_currency
         worker = get_current_worker()
 
         def progress(done: int, total: int) -> None:
@@ -282,18 +297,37 @@ class MainScreen(Screen[None]):
 
         try:
             with app.log_lock:
+                if not self._loaded and log.index_ready():
+                    # The first screenful from the index as it stands; the catch-up and the rest follow.
+                    page = log.records("", columns=LISTING_COLUMNS, limit=FIRST_PAGE, today=today)
+                    painted = threading.Event()
+                    app.call_from_thread(self._first_page, build_list(page, today, currency), painted)
+                    painted.wait(2.0)  # the catch-up competes for the CPU: let the screen show first
                 log.refresh(progress)
                 if worker.is_cancelled:
                     return
-                records: Sequence[sqlite3.Row] = log.records("", columns=INDEX_COLUMNS, today=today)
-                counts = log.status_counts("", today=today)
+                listing = Listing.from_chunks(log.record_chunks(LISTING_COLUMNS))
         except Exception as exc:  # a broken repository is shown, not raised
             if not worker.is_cancelled:
                 app.call_from_thread(self._load_failed, exc)
             return
-        rows = build_rows(records, today, log.config.reporting_currency)
+        data = list_data(listing, today, currency)
+        counts = listing.counts(listing.everything)
         if not worker.is_cancelled:
-            app.call_from_thread(self._loaded_rows, rows, counts, keep_id)
+            app.call_from_thread(self._loaded_rows, data, counts, keep_id)
+
+    def _first_page(self, data: ListData, painted: threading.Event) -> None:
+        if self._loaded or not data.rows:
+            painted.set()
+            return
+        self.call_after_refresh(painted.set)
+        self._partial = True
+        self.query_one("#loading").display = False
+        self._set_data(data)
+        self._show_rows()
+        self.query_one("#status-bar", Static).update(
+            Content.assemble(("reading the rest of the log…", "dim"))
+        )
 
     def _show_progress(self) -> None:
         done, total = self._progress
@@ -306,7 +340,12 @@ class MainScreen(Screen[None]):
     def _load_failed(self, exc: Exception) -> None:
         self._finish_loading()
         self.table.empty_text = "the log could not be read"
-        self.notify(f"could not read the log: {exc}", severity="error", timeout=15, markup=False)
+        self.notify(
+            f"could not read the log: {inert(str(exc), limit=400)}",
+            severity="error",
+            timeout=15,
+            markup=False,
+        )
 
     def _finish_loading(self) -> None:
         self._loaded = True
@@ -314,20 +353,35 @@ class MainScreen(Screen[None]):
         if self._progress_timer is not None:
             self._progress_timer.pause()
 
-    def _loaded_rows(self, rows: list[ListRow], counts: dict[str, int], keep_id: str | None) -> None:
+    def _set_data(self, data: ListData) -> None:
+        self._data = data
+        self._rows = data.rows
+        self._sorted = sort_order(
+            data, self._sort_key, today=self.kakotui.today(), descending=self._sort_descending
+        )
+
+    def _loaded_rows(self, data: ListData, counts: dict[str, int], keep_id: str | None) -> None:
+        keep = keep_id if keep_id is not None else (self.cursor_id if self._partial else None)
         self._finish_loading()
-        self._rows = rows
+        self._partial = False
+        self._set_data(data)
         self._total_counts = counts
-        if self._ids is None:
-            self._counts = counts
-        self._sorted = sort_order(rows, self._sort_key, descending=self._sort_descending)
-        self._mask = id_mask(rows, self._ids)
-        self.table.empty_text = "no exceptions match the filter" if rows else "no exceptions yet: n logs one"
-        self._show_rows()
-        if keep_id is not None:
-            self.table.move_to_id(keep_id)
+        self.table.empty_text = (
+            "no exceptions match the filter" if data.rows else "no exceptions yet: n logs one"
+        )
         if self._query:
-            self._run_filter(self._query)
+            try:  # the filter applies to the new rows at once (in memory: milliseconds)
+                self._mask = data.listing.select(self._query, today=self.kakotui.today())
+                self._counts = data.listing.counts(self._mask)
+            except (QueryError, Unsupported):
+                self._mask = None
+                self._run_filter(self._query)
+        else:
+            self._mask = None
+            self._counts = counts
+        self._show_rows()
+        if keep is not None:
+            self.table.move_to_id(keep)
 
     # ---------------------------------------------------------------- filtering
 
@@ -354,21 +408,25 @@ class MainScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="filter", exit_on_error=False)
     def _run_filter(self, query: str) -> None:
+        """Apply `query` to the list: in memory once the list is loaded, else (or for what memory cannot
+        answer) through the index's SQL. Off the UI thread either way, so typing never waits."""
         app = self.kakotui
         worker = get_current_worker()
         text = query.strip()
+        data = self._data
         if not text:
-            app.call_from_thread(self._filtered, "", None, None, self._rows, self._total_counts)
+            app.call_from_thread(self._filtered, "", None, data, self._total_counts)
             return
         today = app.today()
         try:
-            with app.log_lock:
-                if worker.is_cancelled:
-                    return
-                ids = frozenset(
-                    str(row[0]) for row in app.exception_log.records(text, columns=["id"], today=today)
-                )
-                counts = app.exception_log.status_counts(text, today=today)
+            if data is not None and not self._partial:
+                try:
+                    mask = data.listing.select(text, today=today)
+                    counts = data.listing.counts(mask)
+                except Unsupported:
+                    mask, counts = self._filter_in_index(text, data)
+            else:
+                mask, counts = self._filter_in_index(text, data)
         except QueryError as exc:
             if not worker.is_cancelled:
                 app.call_from_thread(self._filter_failed, query, exc)
@@ -377,22 +435,38 @@ class MainScreen(Screen[None]):
             if not worker.is_cancelled:
                 app.call_from_thread(self._filter_failed, query, QueryError(str(exc), 0, len(query)))
             return
-        rows = self._rows
-        mask = id_mask(rows, ids)  # the pass over every row runs here, off the UI thread
         if not worker.is_cancelled:
-            app.call_from_thread(self._filtered, text, ids, mask, rows, counts)
+            app.call_from_thread(self._filtered, text, mask, data, counts)
+
+    def _filter_in_index(self, text: str, data: ListData | None) -> tuple[bytes, dict[str, int]]:
+        """The SQL path: the ids the index selects, as a mask over the rows held."""
+        app = self.kakotui
+        today = app.today()
+        with app.log_lock:
+            ids = frozenset(
+                str(row[0]) for row in app.exception_log.records(text, columns=["id"], today=today)
+            )
+            counts = app.exception_log.status_counts(text, today=today)
+        mask = id_mask(data.rows if data is not None else [], ids)
+        assert mask is not None
+        return mask, counts
 
     def _filtered(
-        self,
-        query: str,
-        ids: frozenset[str] | None,
-        mask: list[bool] | None,
-        rows: list[ListRow],
-        counts: dict[str, int],
+        self, query: str, mask: bytes | None, data: ListData | None, counts: dict[str, int]
     ) -> None:
+        if data is not self._data:  # the rows were reloaded meanwhile: apply the query to the new ones
+            current = self._data
+            try:
+                if current is None or self._partial:
+                    raise Unsupported("the list is not loaded yet")
+                mask = current.listing.select(query, today=self.kakotui.today()) if query else None
+                counts = current.listing.counts(mask) if mask is not None else self._total_counts
+            except (QueryError, Unsupported):
+                # later, so that this filter's own worker (waiting on this call) is not cancelled
+                self.call_after_refresh(self._run_filter, query)
+                return
         self._query = query
-        self._ids = ids
-        self._mask = mask if rows is self._rows else id_mask(self._rows, ids)
+        self._mask = mask
         self._counts = counts
         self._filter_error = None
         self.query_one("#filter-error").display = False
@@ -420,6 +494,8 @@ class MainScreen(Screen[None]):
         self._update_status()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "form" and parameters and parameters[0] in self.kakotui.forbidden:
+            return None  # shown disabled: this person's role may not (the key says why)
         # a `/` typed in the bar is text, not the key that focuses it
         return not (action == "focus_filter" and self.is_mounted and self.focused is self.filter_input)
 
@@ -439,7 +515,8 @@ class MainScreen(Screen[None]):
         """Sort the list by column `key` (a key of rows.CELL); the cursor stays on its record."""
         self._sort_key = key
         self._sort_descending = descending
-        self._sorted = sort_order(self._rows, key, descending=descending)
+        if self._data is not None:
+            self._sorted = sort_order(self._data, key, today=self.kakotui.today(), descending=descending)
         self.table.set_sort(key, descending=descending)
         self._show_rows()
 
@@ -519,6 +596,8 @@ class MainScreen(Screen[None]):
         except Exception as exc:
             body.update(Content.assemble((inert(str(exc), limit=300), "$error")))
             return
+        from kakotui.tui.recordview import record_sections
+
         status = self._status_of(rid)
         sections = [
             s.content for s in record_sections(loaded, app.exception_log.config, status) if s.key != "history"

@@ -94,3 +94,28 @@ def test_a_plain_git_pull_merges_records_with_the_driver_sync_installed(file_net
     ]
     assert git(b.root, "status", "--porcelain") == ""
     assert len(git(b.root, "log", "--merges", "--format=%H").split()) == 1
+
+
+def test_bundles_from_the_command_line(file_network: Network, tmp_path: Path) -> None:
+    net = file_network
+    a, b = net.station("a"), net.station("b")
+    rid = net.seed_ids[0]
+    a.edit(rid, [("qc.sku", "A-USB")])
+    stick = tmp_path / "usb" / "a.bundle"
+
+    code, out, _ = run(a.root, "sync", "--to-bundle", str(stick), "--dry-run")
+    assert code == 0 and out.startswith("dry run: ") and "nothing was written" in out and not stick.exists()
+    code, out, _ = run(a.root, "sync", "--to-bundle", str(stick))
+    assert code == 0 and stick.is_file() and "--from-bundle" in out
+
+    code, out, _ = run(b.root, "sync", "--from-bundle", str(stick), "--dry-run")
+    assert code == 0 and out.startswith("dry run: ") and git(b.root, "status", "--porcelain") == ""
+    assert yamlio.load((b.root / b.get(rid).path).read_text())["qc"]["sku"] == "HX-1"
+    code, out, _ = run(b.root, "sync", "--from-bundle", str(stick), "--format", "json")
+    assert code == 0 and json.loads(out)["received"] == [rid]
+    assert yamlio.load((b.root / b.get(rid).path).read_text())["qc"]["sku"] == "A-USB"
+
+    code, _, err = run(b.root, "sync", "--from-bundle", str(stick), "--to-bundle", str(tmp_path / "x"))
+    assert code == 1 and "not both" in err
+    code, _, err = run(b.root, "sync", "--from-bundle", str(tmp_path / "missing.bundle"))
+    assert code == 1 and "no bundle file" in err

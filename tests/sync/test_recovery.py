@@ -217,3 +217,30 @@ def test_a_commit_made_by_hand_during_the_sync_is_kept_and_the_files_put_back(fi
     net.sync("a")
     assert sku(a, rid) == "B-SKU" and (a.root / "notes.txt").is_file()
     assert head(net.bare, "main") == head(a.root) and git(a.root, "status", "--porcelain") == ""
+
+
+def test_a_push_the_remote_refuses_keeps_everything_and_a_rerun_sends_it(network: Network) -> None:
+    a, b = network.station("a"), network.station("b")
+    one, two = network.seed_ids
+    b.edit(two, [("qc.sku", "B-FIRST")])
+    network.sync("b")
+    a.edit(one, [("qc.sku", "A-REFUSED")])
+    mine = head(a.root)
+    remote_before = head(network.bare, "main")
+    hook = network.bare / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'main is frozen for the audit' >&2\nexit 1\n")
+    hook.chmod(0o755)
+
+    with pytest.raises(SyncError, match="refused the changes") as failed:
+        network.sync("a")
+    assert "kept here" in str(failed.value)
+    assert failed.value.summary is not None and failed.value.summary.received == [two]
+    assert contains(a.root, mine, "HEAD") and sku(a, two) == "B-FIRST" and sku(a, one) == "A-REFUSED"
+    assert git(a.root, "status", "--porcelain") == "" and head(network.bare, "main") == remote_before
+    assert not (a.git.git_dir / "kakotui" / "sync-journal.json").exists()
+
+    hook.unlink()
+    summary = network.sync("a")
+    assert summary.pushed and summary.sent == [one] and head(network.bare, "main") == head(a.root)
+    network.sync("b")
+    assert sku(b, one) == "A-REFUSED" and head(b.root) == head(a.root)

@@ -8,10 +8,13 @@ from typing import Any
 
 from textual.widgets import OptionList, Static
 
+from kakotui.core import yamlio
 from kakotui.tui.app import KakotuiApp
+from kakotui.tui.detail import DetailScreen
+from kakotui.tui.rows import INVALID_FLAG
 from kakotui.tui.sync import ConflictScreen, SyncScreen
 from tests.helpers import git
-from tests.sync.conftest import Network
+from tests.sync.conftest import Network, new_qc
 
 SIZE = (110, 36)
 
@@ -105,3 +108,60 @@ def test_conflict_screen_takes_one_key_per_field_and_saves_once(file_network: Ne
     assert chosen[fields[0]] == notes[fields[0]].ours and chosen[fields[1]] == notes[fields[1]].theirs
     assert int(git(b.root, "rev-list", "--count", "HEAD")) == commits_before + 1
     assert b.conflicts() == []
+
+
+def test_invalid_incoming_records_are_listed_on_the_sync_screen_and_flagged_in_the_list(
+    file_network: Network,
+) -> None:
+    net = file_network
+    a, b = net.station("a"), net.station("b")
+    good = b.new(new_qc(sku="B-GOOD")).id
+    record = b.get(good).record
+    assert record is not None
+    bad = {**record, "id": "SZ2-2026-00002", "qc": {**record["qc"], "vendor": "nobody-knows"}}
+    hand = {
+        "records/2026/SZ2/000/SZ2-2026-00002.yaml": yamlio.dump(bad),
+        "records/2026/SZ2/000/SZ2-2026-00003.yaml": "id: [unclosed\n",
+    }
+    for rel, text in hand.items():
+        (b.root / rel).write_text(text)
+    git(b.root, "add", "records")
+    git(b.root, "commit", "-qm", "pushed by hand, without kakotui")
+    git(b.root, "push", "-q", str(net.bare), "main")
+    app = KakotuiApp(a, keymap={}, cursor_blink=False)
+    seen: dict[str, Any] = {}
+
+    async def run() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            main = app.main_screen
+            await _until(pilot, lambda: len(main.shown_ids) == 2)
+            await pilot.press("s")  # the sync screen, as staff open it
+            await _until(pilot, lambda: isinstance(app.screen, SyncScreen))
+            screen = app.screen
+            assert isinstance(screen, SyncScreen)
+            await _until(pilot, lambda: screen.summary is not None and not screen.running)
+            assert screen.error is None
+            seen["summary"] = str(screen.query_one("#sync-summary", Static).render())
+            await pilot.press("escape")
+            await _until(pilot, lambda: app.screen is main and len(main.shown_ids) == 5)
+            seen["flags"] = {row[0]: row[1] for row in main._rows}
+            for rid in ("SZ2-2026-00002", "SZ2-2026-00003"):  # each opens, its problems shown
+                app.open_detail(rid)
+                await _until(pilot, lambda: isinstance(app.screen, DetailScreen))
+                await pilot.pause()
+                seen[rid] = str(app.screen.query_one("#detail-head", Static).render())
+                await pilot.press("escape")
+                await _until(pilot, lambda: app.screen is main)
+
+    asyncio.run(run())
+    text = seen["summary"]
+    assert "invalid incoming records: 2" in text
+    assert "invalid SZ2-2026-00002" in text and "nobody-knows" in text and "invalid SZ2-2026-00003" in text
+    assert seen["flags"] == {
+        **dict.fromkeys(net.seed_ids, ""),
+        good: "",
+        "SZ2-2026-00002": INVALID_FLAG,
+        "SZ2-2026-00003": INVALID_FLAG,
+    }
+    assert "nobody-knows" in seen["SZ2-2026-00002"]
+    assert "[yaml]" in seen["SZ2-2026-00003"] and "cannot be read as a record" in seen["SZ2-2026-00003"]

@@ -123,8 +123,8 @@ def test_same_field_two_values_is_kept_then_resolved_with_one_commit(network: Ne
     assert "HX-BBB" in git(network.bare, "log", "-p", "main", "--", a.get(rid).path)
 
 
-def test_append_only_lists_keep_both_sides_entries(file_network: Network) -> None:
-    net = file_network
+def test_append_only_lists_keep_both_sides_entries(network: Network) -> None:
+    net = network
     a, b = net.station("a"), net.station("b")
     rid = net.seed_ids[0]
     a.decide(rid, "reship", at="2026-11-20T11:00:00+08:00")
@@ -160,10 +160,19 @@ def test_append_only_lists_keep_both_sides_entries(file_network: Network) -> Non
     assert not missing_values(final, before_a, before_b, allow=[f"{rid}-R1"])
     assert errors(a) == []
     assert any(f"{rid}-R2" in n for n in summary.notes)
+    # History: both people's saves are on the remote, by their authors, joined by a merge.
+    trail = net.remote_log("--format=%an|%s", "main").splitlines()
+    for who in ("Li Wei", "Chen Jing"):
+        assert (
+            f"{who}|{rid}: reship via SF Express, {'20.00' if who == 'Li Wei' else '35.50'} CNY to vendor"
+            in trail
+        )
+        assert f"{who}|{rid}: vendor contact, pending" in trail
+    assert net.remote_log("--merges", "--format=%B", "main").count("Kakotui-Action: merge") >= 1
 
 
-def test_id_collision_renumbers_the_unpublished_local_record(file_network: Network) -> None:
-    net = file_network
+def test_id_collision_renumbers_the_unpublished_local_record(network: Network) -> None:
+    net = network
     a, c = net.station("a"), net.station("c")  # both write as station SZ1
     mine = a.new(new_qc(sku="A-NEW")).id
     theirs = c.new(new_qc(sku="C-NEW")).id
@@ -226,6 +235,11 @@ def test_invalid_incoming_records_are_listed_and_never_block_the_rest(network: N
     assert rows["SZ2-2026-00002"]["valid"] == 0 and rows[good]["valid"] == 1
     assert "SZ2-2026-00003" in rows and rows["SZ2-2026-00003"]["valid"] == 0
     assert (a.root / "records/2026/SZ2/000/SZ2-2026-00003.yaml").read_text() == "id: [unclosed\n"
+    # History: the hand-made commit and a's save are both on the remote, unchanged.
+    trail = network.remote_log("--format=%an|%s", "main").splitlines()
+    assert "Chen Jing|pushed by hand, without kakotui" in trail
+    assert any(line.startswith("Li Wei|") and "edit qc.sku" in line for line in trail)
+    assert network.remote_file("records/2026/SZ2/000/SZ2-2026-00003.yaml") == "id: [unclosed\n"
 
 
 def test_dry_run_says_what_would_happen_and_changes_nothing(file_network: Network) -> None:

@@ -24,7 +24,7 @@ from kakotui.tui.app import KakotuiApp, load_keymap
 from kakotui.tui.detail import DetailScreen
 from kakotui.tui.dialogs import HelpScreen, IdentityScreen
 from kakotui.tui.recordview import HISTORY_MISSING, evidence_target
-from kakotui.tui.rows import build_rows, filter_order, format_cost, id_mask, sort_order
+from kakotui.tui.rows import ListData, build_list, filter_order, format_cost, id_mask, sort_order
 from kakotui.tui.screens import MainScreen
 from kakotui.tui.table import ExceptionTable
 from tests.tui.logdata import EVIDENCE_FILE, TODAY
@@ -573,18 +573,22 @@ async def test_first_index_build_runs_in_a_worker_and_drafts_are_announced(log: 
 # ---------------------------------------------------------------- rows: sorting and filtering as data
 
 
-def _rows() -> list[Any]:
+SHOWN = ("id", "status", "checked_date", "vendor", "sku", "failure_code", "cost_minor", "cost_text")
+SHOWN += ("responsible", "inspector", "valid")
+
+
+def _data() -> ListData:
     raw = [
         ("A-1", "closed", "2026-11-30", "b", "s1", "C", 500, "5.00 CNY", "vendor", "x", 1),
         ("A-2", "open", "2026-11-01", "", "s2", "A", 0, "", "", "y", 0),
         ("A-3", "open", "", "a", "s3", "B", None, "1.00 USD", "", "z", 1),
         ("A-4", "decided", "2026-11-15", "B", "s4", "", 123456, "1234.56 CNY", "carrier", "w", 1),
     ]
-    return build_rows(raw, TODAY, "CNY")
+    return build_list(raw, TODAY, "CNY", columns=SHOWN)
 
 
 def test_rows_carry_age_flag_and_cost() -> None:
-    rows = _rows()
+    rows = _data().rows
     assert rows[0][:4] == ("A-1", "", "closed", 1)
     assert rows[1][1] == "!" and rows[1][7] == ""
     assert rows[2][3] is None and rows[2][7] == "?"  # no rate for USD
@@ -593,23 +597,24 @@ def test_rows_carry_age_flag_and_cost() -> None:
 
 
 def test_sort_order_keeps_ties_in_id_order_and_empties_last() -> None:
-    rows = _rows()
-    assert sort_order(rows, "status") == [1, 2, 3, 0]
-    assert sort_order(rows, "status", descending=True) == [0, 3, 1, 2]
-    assert sort_order(rows, "vendor") == [2, 0, 3, 1]  # case-insensitive, empty last
-    assert sort_order(rows, "vendor", descending=True) == [0, 3, 2, 1]
-    assert sort_order(rows, "age") == [0, 3, 1, 2]
-    assert sort_order(rows, "cost", descending=True) == [3, 0, 1, 2]
-    assert sort_order(rows, "id", descending=True) == [3, 2, 1, 0]
-    assert sort_order(rows, "flag") == [1, 0, 2, 3]
+    data = _data()
+    assert sort_order(data, "status", today=TODAY) == [1, 2, 3, 0]
+    assert sort_order(data, "status", today=TODAY, descending=True) == [0, 3, 1, 2]
+    assert sort_order(data, "vendor", today=TODAY) == [2, 0, 3, 1]  # case-insensitive, empty last
+    assert sort_order(data, "vendor", today=TODAY, descending=True) == [0, 3, 2, 1]
+    assert sort_order(data, "age", today=TODAY) == [0, 3, 1, 2]
+    assert sort_order(data, "cost", today=TODAY, descending=True) == [3, 0, 1, 2]
+    assert sort_order(data, "id", today=TODAY, descending=True) == [3, 2, 1, 0]
+    assert sort_order(data, "flag", today=TODAY) == [1, 0, 2, 3]
     with pytest.raises(KeyError):
-        sort_order(rows, "json")
+        sort_order(data, "json", today=TODAY)
 
 
 def test_filter_order_keeps_the_sort() -> None:
-    rows = _rows()
-    order = sort_order(rows, "age")
-    assert id_mask(rows, {"A-2", "A-1"}) == [True, True, False, False]
+    data = _data()
+    rows = data.rows
+    order = sort_order(data, "age", today=TODAY)
+    assert id_mask(rows, {"A-2", "A-1"}) == b"\x01\x01\x00\x00"
     assert filter_order(order, id_mask(rows, {"A-2", "A-1"})) == [0, 1]
     assert filter_order(order, id_mask(rows, None)) == order
     assert filter_order(order, id_mask(rows, set())) == []

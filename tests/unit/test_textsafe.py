@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kakotui.core.textsafe import ELLIPSIS, NEWLINE_MARK, inert
+from kakotui.core.textsafe import ELLIPSIS, NEWLINE_MARK, inert, inert_in_place
 
 C0 = [chr(c) for c in range(0x20) if c not in (0x09, 0x0A)]
 C1 = [chr(c) for c in range(0x80, 0xA0)]
@@ -108,3 +108,23 @@ def test_output_never_holds_a_dangerous_character(text: str, single_line: bool, 
         assert ch not in ALL_ESCAPED, repr(ch)
     if limit is not None:
         assert len(out) <= limit
+
+
+@given(st.text(), st.booleans())
+def test_inert_in_place_keeps_positions_and_leaves_nothing_dangerous(text: str, keep_newlines: bool) -> None:
+    out = inert_in_place(text, keep_newlines=keep_newlines)
+    assert len(out) == len(text)  # one symbol per character: a cursor stays where it was
+    for before, after in zip(text, out, strict=True):
+        if before in "\t\n" and keep_newlines:
+            assert after == before
+        elif inert(before, single_line=True) != before:  # a character `inert` escapes or marks
+            assert after != before and unicodedata.category(after) not in ("Cc", "Cf", "Cs", "Zl", "Zp")
+        else:
+            assert after == before
+
+
+def test_inert_in_place_symbols() -> None:
+    assert inert_in_place("a\x1b]2;x\x07b") == "a␛]2;x␇b"
+    assert inert_in_place("\x9b\u202e\u200b\x7f") == "���␡"
+    assert inert_in_place("l1\nl2\t", keep_newlines=True) == "l1\nl2\t"
+    assert inert_in_place("l1\nl2") == "l1␊l2"

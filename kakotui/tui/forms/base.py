@@ -6,6 +6,19 @@ A form is a `ModalScreen[SaveResult | None]` built from named fields (`f-<name>`
 and either dismisses with the `SaveResult` or shows every `Problem` under the field its dotted path
 belongs to (`field_map`), keeping everything typed. While it is open, its values are written to a
 draft on every change (debounced), so nothing typed is lost to a crash or an Escape.
+
+A record form never saves over a change it has not shown: if the record changed since the form
+opened (another app, another person on this clone), the save stops and the form offers a merge,
+naming what the other side changed and where both changed the same field; Save then saves the
+merge (`merge_payload`: field by field through `kakotui.sync.merge`), checked again against the
+version that was shown.
+
+In a log with roles (`kakotui.yaml` `roles:`), a form offers only what this person may change: after
+compose, every field whose record path `ExceptionLog.may_change` refuses is locked (its controls
+hidden and disabled, the reason shown in their place, its value left out of what the form saves).
+The verdicts are asked once per form. The façade still checks every save; a refusal comes back as
+`InvalidRecord` (rule `policy:*`) and shows under the field it names. A log without roles shows
+and saves exactly as before.
 """
 
 from __future__ import annotations
@@ -27,8 +40,10 @@ from textual.widgets import Button, Footer, Input, Select, Static, TextArea
 
 from kakotui.core.problems import InvalidRecord, Problem
 from kakotui.core.textsafe import inert
-from kakotui.log import ExceptionLog, Loaded, LogError, SaveResult
+from kakotui.log import ExceptionLog, Loaded, LogError, SaveResult, StaleRecord
 from kakotui.store.gitrepo import GitError
+from kakotui.sync.merge import MISSING
+from kakotui.sync.merge import get_path as merge_get
 from kakotui.tui.forms.drafts import FormDraft, read_draft, remove_draft, write_draft
 from kakotui.tui.forms.fields import (
     FieldErrors,
@@ -45,9 +60,35 @@ from kakotui.tui.forms.fields import (
     value_of,
 )
 
-__all__ = ["DRAFT_DELAY", "FormScreen"]
+__all__ = ["DRAFT_DELAY", "FormScreen", "RecordChanged", "changed_paths"]
 
 DRAFT_DELAY = 0.4  # seconds of quiet typing before the draft is written
+
+
+class RecordChanged(Exception):
+    """The record is not the version the form last showed (raised in the save worker)."""
+
+    def __init__(self, fresh: Loaded) -> None:
+        super().__init__(f"{fresh.id} changed")
+        self.fresh = fresh
+
+
+def changed_paths(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted paths where two record versions differ (mappings compared key by key, the rest whole)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in [*old, *(k for k in new if k not in old)]:
+            out += changed_paths(old.get(key), new.get(key), f"{prefix}{key}.")
+        return out
+    return [] if old == new and type(old) is type(new) else [prefix.rstrip(".")]
+
+
+def _plain(value: Any) -> Any:
+    return None if value is MISSING else value
+
+
+def _shown(value: Any) -> str:
+    return "(empty)" if value in (None, "") else repr(value) if isinstance(value, str) else str(value)
 
 
 class FormScreen(ModalScreen[SaveResult | None]):
@@ -191,6 +232,14 @@ class FormScreen(ModalScreen[SaveResult | None]):
         color: $text-muted;
         text-align: right;
     }
+    FormScreen .field-locked {
+        height: auto;
+        color: $text-muted;
+        text-style: italic;
+    }
+    FormScreen .field.-locked .field-label {
+        color: $text-disabled;
+    }
     """
 
     def __init__(self, log: ExceptionLog, record_id: str | None = None) -> None:
@@ -216,6 +265,12 @@ class FormScreen(ModalScreen[SaveResult | None]):
         self._hints: dict[str, str] = {}
         self._draft_timer: Timer | None = None
         self._saving = False
+        self.theirs: Loaded | None = None
+        """A newer version of the record the form has shown in a merge offer (None: none so far)."""
+        self._verdicts: dict[tuple[str, str | None], tuple[bool, str]] = {}
+        self.locked: dict[str, str] = {}
+        """Field name -> why this person may not change it (always empty in a log without roles)."""
+        self._permissions_applied = False
 
     def log_lock(self) -> AbstractContextManager[Any]:
         """The app's `log_lock` when it has one: the log's SQLite connection is shared with workers."""
@@ -278,9 +333,124 @@ class FormScreen(ModalScreen[SaveResult | None]):
     def on_field_changed(self, name: str) -> None:
         """A field changed (hints, totals, live checks)."""
 
+    def merge_payload(self, payload: Any, theirs: Loaded) -> Any:
+        """What to save once the person accepted a merge with `theirs` (runs in the worker).
+
+        Steps (decide, reship...) are applied by the façade to the latest version, so their payload
+        stands; a form that saves a whole record (edit) merges it here field by field.
+        """
+        return payload
+
+    def merge_conflicts(self, payload: Any, theirs: Loaded) -> list[tuple[str, Any, Any]]:
+        """(field path, ours, theirs) where both sides changed the same field to different values.
+
+        Default, for steps: the other side changed a field this form writes (its `field_map`).
+        """
+        own = tuple(self.field_map())
+        changed = changed_paths(self.record, theirs.record or {})
+        return [
+            (path, None, _plain(merge_get(theirs.record or {}, path)))
+            for path in changed
+            if any(path == p or path.startswith(p + ".") or p.startswith(path + ".") for p in own)
+        ]
+
+    def expected_blob(self) -> str | None:
+        """The version a whole-record save must still find: the one opened, or the one shown since."""
+        seen = self.theirs or self.loaded
+        return seen.blob if seen is not None else None
+
     def after_save(self, result: SaveResult, and_new: bool) -> None:
         remove_draft(self.exlog, self.KIND, self.record_id)
         self.dismiss(result)
+
+    def permission_map(self) -> dict[str, str]:
+        """Record path -> field name, for deciding which fields this person is offered (default
+        `field_map`); a field is locked when any of its paths is refused."""
+        return self.field_map()
+
+    # -- who may change what ----------------------------------------------------------------
+
+    @property
+    def policed(self) -> bool:
+        """Whether the log has roles (without them every field is offered, as before roles)."""
+        try:
+            return bool(self.exlog.config.policy.enforced)
+        except Exception:  # a log whose settings cannot be read checks nothing here; the save does
+            return False
+
+    def permitted(self, path: str, value: str | None = None) -> tuple[bool, str]:
+        """(may this person set record field `path` (to `value`), why not); asked once per form."""
+        if not self.policed:
+            return True, ""
+        key = (path, value)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            try:
+                ok, why = self.exlog.may_change(path, value)
+            except LogError as exc:  # no identity: the person is nobody the policy knows
+                ok, why = False, str(exc)
+            verdict = self._verdicts[key] = (bool(ok), str(why))
+        return verdict
+
+    def apply_permissions(self) -> None:
+        """Lock every field this person may not change (after compose; nothing in a log without roles)."""
+        if not self.policed or self.load_error:
+            return
+        reasons: dict[str, str] = {}
+        for path, name in self.permission_map().items():
+            if name in reasons:
+                continue
+            ok, why = self.permitted(path)
+            if not ok:
+                reasons[name] = why or f"you may not change {path}"
+        for name, why in reasons.items():
+            self.lock_field(name, why)
+        if not reasons:
+            return
+        open_controls = [w for w in self.controls() if not w.disabled]
+        if not open_controls:
+            self.show_notice(
+                "Nothing in this form is yours to change (each field says why); Escape leaves it."
+            )
+        focused = self.focused
+        if focused is None or not focused.focusable or not focused.display:
+            first = next((w for w in open_controls if w.focusable and w.display), None)
+            if first is not None:
+                first.focus()
+
+    def lock_field(self, name: str, reason: str) -> None:
+        """Hide and disable the controls of field `name`; its reason shows where they were.
+
+        The error line stays, so a refusal of the save still shows under the field.
+        """
+        self.locked[name] = reason
+        for row in self.query(f"#row-{name}"):
+            for control in row.query(".fc"):
+                control.disabled = True
+            main = next(iter(row.query(".field-main")), None)
+            if main is None:
+                continue
+            for child in main.children:
+                if not (child.has_class("field-error") or child.has_class("field-locked")):
+                    child.display = False
+            row.add_class("-locked")
+            text = Content(inert(reason, 300))
+            found = main.query(f"#lock-{name}").results(Static)
+            shown = next(iter(found), None)
+            if shown is None:
+                main.mount(Static(text, id=f"lock-{name}", classes="field-locked", markup=False), before=0)
+            else:
+                shown.update(text)
+
+    def offered(self, name: str) -> str | None:
+        """The text of field `name`, or None when this person may not change it (left out of the save)."""
+        return None if name in self.locked else self.get(name)
+
+    def require_offered(self, *names: str) -> None:
+        """Refuse to save (under the field) when a field the step cannot do without is locked."""
+        errors = {name: self.locked[name] for name in names if name in self.locked}
+        if errors:
+            raise FieldErrors(errors)
 
     # -- building fields --------------------------------------------------------------------
 
@@ -332,6 +502,10 @@ class FormScreen(ModalScreen[SaveResult | None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        # Textual also calls this for a subclass whose on_mount calls super(): lock fields once.
+        if not self._permissions_applied:
+            self._permissions_applied = True
+            self.apply_permissions()
         if self.load_error:
             self.show_form_errors([self.load_error])
             self.query_one("#form-save", Button).disabled = True
@@ -503,7 +677,49 @@ class FormScreen(ModalScreen[SaveResult | None]):
 
     def _perform_locked(self, lock: AbstractContextManager[Any], payload: Any) -> SaveResult:
         with lock:
-            return self.perform(payload)
+            seen = self.theirs or self.loaded
+            if seen is None or self.record_id is None:  # a new record: nothing to have changed
+                return self.perform(payload)
+            fresh = self.exlog.get(self.record_id)
+            if fresh.blob != seen.blob:
+                raise RecordChanged(fresh)
+            if self.theirs is not None:
+                payload = self.merge_payload(payload, self.theirs)
+            try:
+                return self.perform(payload)
+            except StaleRecord:  # saved by someone else between our look and the save
+                raise RecordChanged(self.exlog.get(self.record_id)) from None
+
+    def offer_merge(self, payload: Any, fresh: Loaded) -> None:
+        """Show what the other side changed and what a merge would do; the next Save does it."""
+        theirs_changed = changed_paths((self.theirs or self.loaded or fresh).record or {}, fresh.record or {})
+        self.clear_errors()
+        if fresh.record is None:  # nothing to merge with: stay refused until it can be read
+            self.show_form_errors(
+                [
+                    f"Not saved: {fresh.id} was changed by someone else and cannot be read now; nothing was overwritten."
+                ]
+            )
+            return
+        self.theirs = fresh
+        conflicts = self.merge_conflicts(payload, fresh)
+        lines = [
+            f"Not saved: {fresh.id} was changed by someone else since you opened it "
+            f"({', '.join(theirs_changed[:6]) or 'formatting only'}{' …' if len(theirs_changed) > 6 else ''})."
+        ]
+        if conflicts:
+            both = "; ".join(
+                f"{path}: theirs {_shown(t)}" + ("" if o is None else f", yours {_shown(o)}")
+                for path, o, t in conflicts[:4]
+            )
+            lines.append(f"Both of you changed {both}.")
+            lines.append("Save again to merge: yours is kept for these, their other changes are kept too.")
+        else:
+            lines.append("Your change merges with theirs without conflict: Save again to save the merge.")
+        lines.append("Escape leaves it unsaved (your input stays as a draft).")
+        self.show_form_errors(lines)
+        save = self.query_one("#form-save", Button)
+        save.label = "Save merged"
 
     def _set_saving(self, saving: bool) -> None:
         self._saving = saving
@@ -517,6 +733,8 @@ class FormScreen(ModalScreen[SaveResult | None]):
     async def _save(self, payload: Any, and_new: bool) -> None:
         try:
             result = await asyncio.to_thread(self._perform_locked, self.log_lock(), payload)
+        except RecordChanged as exc:
+            self.offer_merge(payload, exc.fresh)
         except InvalidRecord as exc:
             self.show_problems(exc.problems)
         except (LogError, GitError, OSError) as exc:

@@ -21,7 +21,8 @@ from textual.widgets import Button
 from kakotui.core.commits import commit_message
 from kakotui.core.config import Config
 from kakotui.core.record import canonical, clone
-from kakotui.log import ExceptionLog, LogError, SaveResult
+from kakotui.log import ExceptionLog, Loaded, LogError, SaveResult
+from kakotui.sync.merge import merge_records
 from kakotui.tui.forms.base import FormScreen
 from kakotui.tui.forms.drafts import remove_draft
 from kakotui.tui.forms.fields import FieldErrors, FormInput, options, schema_enum
@@ -175,7 +176,10 @@ class _QcForm(FormScreen):
             self.set_hint(name, label or ("not in the taxonomy" if text else ""))
 
     def read_qc(self, existing: dict[str, Any]) -> dict[str, Any]:
-        """The QC mapping the fields say, laid over `existing` (empty text removes an optional field)."""
+        """The QC mapping the fields say, laid over `existing` (empty text removes an optional field).
+
+        A field this person may not change (`locked`) keeps its value from `existing`.
+        """
         values = self.values()
         qc = dict(existing)
         for name in QC_TEXT_FIELDS:
@@ -186,13 +190,19 @@ class _QcForm(FormScreen):
         if self.EDITS_HEADER:
             qc["checked_at"] = values.get("checked_at", "").strip()
             qc["inspector"] = values.get("inspector", "").strip()
+        for name in self.locked:  # not this person's to change: as it was
+            qc.pop(name, None)
+            if name in existing:
+                qc[name] = existing[name]
         errors = {
             name: f"{self._labels.get(name, name)} is required"
             for name in (*REQUIRED, *(("checked_at", "inspector") if self.EDITS_HEADER else ()))
-            if not qc.get(name)
+            if not qc.get(name) and name not in self.locked
         }
         quantity = values.get("quantity", "").strip()
-        if not quantity:
+        if "quantity" in self.locked:
+            pass  # kept from `existing` above
+        elif not quantity:
             errors["quantity"] = "Quantity is required"
         elif not quantity.isdigit():
             errors["quantity"] = "Quantity must be a whole number"
@@ -324,10 +334,23 @@ class EditExceptionForm(_QcForm):
         updated["qc"] = qc
         return updated, changed
 
+    def merge_payload(
+        self, payload: tuple[dict[str, Any], list[str]], theirs: Loaded
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Our edit laid over their newer version, field by field (ours kept where both changed)."""
+        updated, changed = payload
+        return merge_records(self.record, updated, theirs.record or {}).record, changed
+
+    def merge_conflicts(
+        self, payload: tuple[dict[str, Any], list[str]], theirs: Loaded
+    ) -> list[tuple[str, Any, Any]]:
+        outcome = merge_records(self.record, payload[0], theirs.record or {})
+        return [(c.path, c.ours, c.theirs) for c in outcome.conflicts]
+
     def perform(self, payload: tuple[dict[str, Any], list[str]]) -> SaveResult:
         updated, changed = payload
         assert self.loaded is not None
         message = commit_message(
             "edit", canonical(updated, self.exlog.schemas), self.exlog.config, detail=", ".join(changed)
         )
-        return self.exlog.save(updated, "edit", expected_blob=self.loaded.blob, message=message)
+        return self.exlog.save(updated, "edit", expected_blob=self.expected_blob(), message=message)

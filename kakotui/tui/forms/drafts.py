@@ -3,7 +3,9 @@
 One plain JSON file per open form, `<git_dir>/kakotui/drafts/form-<kind>-<record id or new>.json`,
 written atomically while the person types and removed when the save succeeds or the draft is
 discarded. The façade's own save drafts live in the same folder under other names; these never
-carry its `action`/`record` keys, so neither side mistakes the other's files.
+carry its `action`/`record` keys, so neither side mistakes the other's files. When the log's disk
+refuses the draft (full, read-only), it goes to the person's fallback folder for this log
+(`kakotui.store.faults.fallback_drafts_dir`) and is read back from there.
 """
 
 from __future__ import annotations
@@ -14,9 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kakotui.log import ExceptionLog
+from kakotui.store.faults import fallback_drafts_dir
 from kakotui.store.gitrepo import atomic_write
 
-__all__ = ["FormDraft", "draft_path", "read_draft", "remove_draft", "restore_draft_forms", "write_draft"]
+__all__ = [
+    "FormDraft",
+    "draft_notice",
+    "draft_path",
+    "read_draft",
+    "remove_draft",
+    "restore_draft_forms",
+    "write_draft",
+]
 
 _PREFIX = "form-"
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
@@ -63,7 +74,14 @@ def write_draft(log: ExceptionLog, draft: FormDraft) -> None:
         "base": draft.base,
     }
     payload = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
-    atomic_write(draft_path(log, draft.kind, draft.record_id), payload)
+    target = draft_path(log, draft.kind, draft.record_id)
+    spare = fallback_drafts_dir(log.root) / target.name
+    try:
+        atomic_write(target, payload)
+    except OSError:
+        atomic_write(spare, payload)  # the log's disk refuses (full, read-only): keep it in ours
+    else:
+        spare.unlink(missing_ok=True)  # an older copy from a fault must not shadow this one
 
 
 def _parse(file: Path) -> FormDraft | None:
@@ -96,14 +114,18 @@ def _parse(file: Path) -> FormDraft | None:
 
 def read_draft(log: ExceptionLog, kind: str, record_id: str | None) -> FormDraft | None:
     """The draft of this form, or None (no file, or a file that is not a form draft of this form)."""
-    draft = _parse(draft_path(log, kind, record_id))
-    if draft is None or draft.kind != kind or draft.record_id != record_id:
-        return None
-    return draft
+    path = draft_path(log, kind, record_id)
+    for file in (path, fallback_drafts_dir(log.root) / path.name):
+        draft = _parse(file)
+        if draft is not None and draft.kind == kind and draft.record_id == record_id:
+            return draft
+    return None
 
 
 def remove_draft(log: ExceptionLog, kind: str, record_id: str | None) -> None:
-    draft_path(log, kind, record_id).unlink(missing_ok=True)
+    path = draft_path(log, kind, record_id)
+    path.unlink(missing_ok=True)
+    (fallback_drafts_dir(log.root) / path.name).unlink(missing_ok=True)
 
 
 def restore_draft_forms(log: ExceptionLog) -> list[tuple[str, str | None]]:
@@ -112,20 +134,33 @@ def restore_draft_forms(log: ExceptionLog) -> list[tuple[str, str | None]]:
     The app offers these at start: push `FORMS[kind](log, record_id)` and the form fills itself
     from its draft.
     """
-    folder = _folder(log)
-    if not folder.is_dir():
-        return []
-    found: list[tuple[float, str, str | None]] = []
-    for file in folder.glob(f"{_PREFIX}*.json"):
-        draft = _parse(file)
-        if draft is None:
+    found: dict[tuple[str, str | None], float] = {}
+    for folder in (_folder(log), fallback_drafts_dir(log.root)):
+        if not folder.is_dir():
             continue
-        try:
-            if draft_path(log, draft.kind, draft.record_id) != file:
+        for file in folder.glob(f"{_PREFIX}*.json"):
+            draft = _parse(file)
+            if draft is None:
                 continue
-            mtime = file.stat().st_mtime
-        except (ValueError, OSError):
-            continue
-        found.append((mtime, draft.kind, draft.record_id))
-    found.sort(key=lambda item: (item[0], item[1], item[2] or ""))
-    return [(kind, rid) for _, kind, rid in found]
+            try:
+                if draft_path(log, draft.kind, draft.record_id).name != file.name:
+                    continue
+                mtime = file.stat().st_mtime
+            except (ValueError, OSError):
+                continue
+            found.setdefault((draft.kind, draft.record_id), mtime)
+    ordered = sorted(found.items(), key=lambda item: (item[1], item[0][0], item[0][1] or ""))
+    return [key for key, _mtime in ordered]
+
+
+def draft_notice(log: ExceptionLog, limit: int = 4) -> str | None:
+    """The start-up notification for forms left with unsaved input (a crash, a kill); None if none.
+
+    Names are validated ids and form kinds (`draft_path`), so the text is safe to show as is.
+    """
+    found = restore_draft_forms(log)
+    if not found:
+        return None
+    names = [f"{kind} {rid}" if rid else "a new exception" for kind, rid in found[:limit]]
+    more = f" and {len(found) - limit} more" if len(found) > limit else ""
+    return f"unsaved input in {', '.join(names)}{more}: open the same form again to get it back"

@@ -2,6 +2,11 @@
 control's text, placing a Problem under its field, money parsing, choices taken from the log's schema.
 
 Nothing here saves; `base.FormScreen` puts these together into the one save path.
+
+Record text is never put raw into an editable control (Input and TextArea would send its escape
+sequences, C1 codes and bidi overrides to the terminal): controls show `inert_in_place(value)` (one
+visible symbol per such character, so the cursor stays right), and `value_of` gives back the original
+value while the field still shows it unchanged; a field the person edited saves what it shows.
 """
 
 from __future__ import annotations
@@ -20,11 +25,12 @@ from textual.widgets.select import InvalidSelectValueError
 from kakotui.core.money import Money, MoneyError
 from kakotui.core.problems import Problem
 from kakotui.core.record import status_of
-from kakotui.core.textsafe import inert
+from kakotui.core.textsafe import inert, inert_in_place
 from kakotui.log import ExceptionLog
 
 __all__ = [
     "FieldErrors",
+    "FormArea",
     "FormInput",
     "Option",
     "describe",
@@ -132,7 +138,9 @@ class FormInput(Input):
         advance: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(value, **kwargs)
+        super().__init__(inert_in_place(value), **kwargs)
+        self.original: str | None = value
+        """The value this field was given (it may hold characters shown as symbols)."""
         self.closed = closed
         self.advance = advance  # Enter moves to the next field instead of saving
         self._choices: list[str] = []
@@ -140,7 +148,8 @@ class FormInput(Input):
         self.set_choices(choices)
 
     def set_choices(self, choices: Iterable[str]) -> None:
-        self._choices = list(dict.fromkeys(c for c in choices if c))
+        # Suggestions are drawn too: past values from records, made inert like the value itself.
+        self._choices = list(dict.fromkeys(inert_in_place(c) for c in choices if c))
         self._choice_set = frozenset(self._choices)
         self.suggester = SuggestFromList(self._choices, case_sensitive=False) if self._choices else None
 
@@ -218,8 +227,16 @@ def make_select(
     return select
 
 
+class FormArea(TextArea):
+    """A TextArea that shows record text inertly and remembers the value it was given."""
+
+    def __init__(self, value: str = "", **kwargs: Any) -> None:
+        super().__init__(inert_in_place(value, keep_newlines=True), **kwargs)
+        self.original: str | None = value
+
+
 def make_area(name: str, value: str, *, placeholder: str = "") -> TextArea:
-    return TextArea(
+    return FormArea(
         value,
         soft_wrap=True,
         tab_behavior="focus",
@@ -251,11 +268,17 @@ def field_row(name: str, label: str, controls: Sequence[Widget], *, hint: bool =
 def value_of(widget: Widget) -> str:
     """The text a control holds ("" for an empty Select)."""
     if isinstance(widget, Input):
+        original = getattr(widget, "original", None)
+        if original is not None and widget.value == inert_in_place(original):
+            return str(original)
         return widget.value
     if isinstance(widget, Select):
         value = widget.value
         return "" if value is Select.NULL else str(value)
     if isinstance(widget, TextArea):
+        original = getattr(widget, "original", None)
+        if original is not None and widget.text == inert_in_place(original, keep_newlines=True):
+            return str(original)
         return widget.text
     return ""
 
@@ -263,8 +286,11 @@ def value_of(widget: Widget) -> str:
 def put_value(widget: Widget, value: str) -> None:
     """Set a control's text; a value a Select does not offer leaves it empty."""
     if isinstance(widget, Input):
-        widget.value = value
-        widget.cursor_position = len(value)
+        shown = inert_in_place(value)
+        if isinstance(widget, FormInput):
+            widget.original = value
+        widget.value = shown
+        widget.cursor_position = len(shown)
     elif isinstance(widget, Select):
         if not value:
             widget.clear()
@@ -274,7 +300,9 @@ def put_value(widget: Widget, value: str) -> None:
             except InvalidSelectValueError:
                 widget.clear()
     elif isinstance(widget, TextArea):
-        widget.text = value
+        if isinstance(widget, FormArea):
+            widget.original = value
+        widget.text = inert_in_place(value, keep_newlines=True)
 
 
 def field_for(path: str, mapping: dict[str, str]) -> str | None:

@@ -5,6 +5,10 @@ status and one or more cost lines (amount, currency, type, responsible party); t
 and each party's share show as lines are typed. When the record's last reshipment is still pending
 or shipped, the form opens on that one instead (status, carrier, tracking, dates), since moving it
 along is the common next step; a Select at the top switches to a new reshipment.
+
+In a log with roles, a person who may not change cost attribution (`reshipments.*.costs` or `.total`,
+e.g. operations) is offered no cost lines, total or responsible party: the costs row says why, and
+only finance (or whoever may) creates a reshipment, which needs its costs; moving one along stays open.
 """
 
 from __future__ import annotations
@@ -293,11 +297,16 @@ class ReshipForm(FormScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "add_line":
-            return not self.load_error and self.mode() == "new"
+            return not self.load_error and self.mode() == "new" and "costs" not in self.locked
         return True
 
     async def action_add_line(self) -> None:
-        if self.load_error or self.mode() != "new" or len(self._line_keys) >= MAX_LINES:
+        if (
+            self.load_error
+            or self.mode() != "new"
+            or "costs" in self.locked
+            or len(self._line_keys) >= MAX_LINES
+        ):
             return
         key = self._next_key
         self._next_key += 1
@@ -360,9 +369,31 @@ class ReshipForm(FormScreen):
             mapping[f"reshipments.{n}.costs.{position}"] = f"cost-{key}"
         return mapping
 
+    def permission_map(self) -> dict[str, str]:
+        """Both sections' fields (the new one's and the open reshipment's), whatever the mode."""
+        n = len(self.reshipments)
+        mapping = {
+            f"reshipments.{n}.carrier": "carrier",
+            f"reshipments.{n}.tracking": "tracking",
+            f"reshipments.{n}.status": "status",
+            f"reshipments.{n}.costs": "costs",
+            f"reshipments.{n}.total": "costs",
+        }
+        index = self.open_index
+        if index is not None:
+            for f in ("status", "carrier", "tracking", "shipped_at", "delivered_at"):
+                mapping[f"reshipments.{index}.{f}"] = f"u_{f}"
+        return mapping
+
+    def apply_permissions(self) -> None:
+        super().apply_permissions()
+        if "costs" in self.locked:
+            self.refresh_bindings()
+
     def collect(self) -> tuple[str, Any]:
         if self.mode() == "update":
             return self._collect_update()
+        self.require_offered("costs")
         errors: dict[str, str] = {}
         lines: list[CostLine] = []
         for position, key in enumerate(self._line_keys, start=1):
@@ -383,16 +414,16 @@ class ReshipForm(FormScreen):
             raise FieldErrors(errors)
         return "new", {
             "costs": lines,
-            "carrier": _text(self.get("carrier")),
-            "tracking": _text(self.get("tracking")),
-            "status": self.get("status") or "pending",
+            "carrier": _text(self.offered("carrier") or ""),
+            "tracking": _text(self.offered("tracking") or ""),
+            "status": self.offered("status") or "pending",
         }
 
     def _collect_update(self) -> tuple[str, Any]:
         index = self.open_index
         assert index is not None
         current = self.reshipments[index]
-        status = self.get("u_status")
+        status = self.offered("u_status") or ""
         proposed: dict[str, str | None] = {
             "status": status or None,
             "carrier": _text(self.get("u_carrier")),
@@ -405,6 +436,8 @@ class ReshipForm(FormScreen):
             proposed["shipped_at"] = now
         if status == "delivered" and not proposed["delivered_at"]:
             proposed["delivered_at"] = now
+        # What this person may not change stays as it is (a status's date stamp included).
+        proposed = {k: v for k, v in proposed.items() if f"u_{k}" not in self.locked}
         changes = {k: v for k, v in proposed.items() if v is not None and v != current.get(k)}
         if not changes:
             raise FieldErrors({"": "Nothing changed: set the new status or tracking, or press Escape."})

@@ -3,6 +3,9 @@
 Each form is one façade call. The choices come from the log's own schema (so a log whose schema
 adds a channel offers it), and the close form checks the rules as the final status changes, so it
 says what is missing ("cannot close as resolved: ...") before anyone presses Save.
+
+In a log with roles a field this person may not change is locked (see `base`); the close form offers
+only the final statuses this person may set.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from textual.app import ComposeResult
 from kakotui.core import lifecycle
 from kakotui.core.money import Money, MoneyError, format_amount
 from kakotui.core.problems import Problem
+from kakotui.core.textsafe import inert
 from kakotui.log import LogError, SaveResult
 from kakotui.tui.forms.base import FormScreen
 from kakotui.tui.forms.fields import FieldErrors, options, parse_money, schema_enum
@@ -68,10 +72,11 @@ class DecideForm(FormScreen):
         return {"decision.action": "action", "decision.reason": "reason"}
 
     def collect(self) -> tuple[str, str | None]:
+        self.require_offered("action")
         action = self.get("action")
         if not action:
             raise FieldErrors({"action": "Choose an action"})
-        return action, _text(self.get("reason"))
+        return action, _text(self.offered("reason") or "")
 
     def perform(self, payload: tuple[str, str | None]) -> SaveResult:
         assert self.record_id is not None
@@ -154,10 +159,11 @@ class ContactForm(FormScreen):
         }
 
     def collect(self) -> dict[str, Any]:
-        recovered = parse_money(self.get("recovered"), self.get("recovered_currency"), "recovered")
+        self.require_offered("channel", "outcome")
+        recovered = parse_money(self.offered("recovered") or "", self.get("recovered_currency"), "recovered")
         return {
             "channel": self.get("channel"),
-            "summary": self.get("summary").strip(),
+            "summary": (self.offered("summary") or "").strip(),
             "outcome": self.get("outcome"),
             "recovered": recovered,
         }
@@ -196,10 +202,11 @@ class ConfirmForm(FormScreen):
         return {f"customer_confirmation.{k}": k for k in ("channel", "outcome", "note")}
 
     def collect(self) -> dict[str, Any]:
+        self.require_offered("channel", "outcome")
         return {
             "channel": self.get("channel"),
             "outcome": self.get("outcome"),
-            "note": _text(self.get("note")),
+            "note": _text(self.offered("note") or ""),
         }
 
     def perform(self, payload: dict[str, Any]) -> SaveResult:
@@ -217,12 +224,33 @@ class CloseForm(FormScreen):
     def initial_values(self) -> dict[str, str]:
         return {"final_status": "resolved"}
 
+    def statuses(self) -> tuple[list[str], dict[str, str]]:
+        """(the final statuses this person may close with, the others -> why not)."""
+        offered: list[str] = []
+        withheld: dict[str, str] = {}
+        for status in schema_enum(self.exlog, "closure", "final_status"):
+            ok, why = self.permitted("closure.final_status", status)
+            if ok:
+                offered.append(status)
+            else:
+                withheld[status] = why
+        return offered, withheld
+
     def compose_fields(self) -> ComposeResult:
-        statuses = schema_enum(self.exlog, "closure", "final_status")
-        yield self.field(
-            "final_status", "Final status", self.choice("final_status", options(statuses)), hint=True
-        )
+        statuses, withheld = self.statuses()
+        select = self.choice("final_status", options(statuses))
+        if withheld:
+            select.tooltip = "Not offered: " + "; ".join(
+                inert(f"{status} ({why})", 200, single_line=True) for status, why in withheld.items()
+            )
+        yield self.field("final_status", "Final status", select, hint=True)
         yield self.field("note", "Note", self.area("note", placeholder="required for written-off and void"))
+
+    def apply_permissions(self) -> None:
+        super().apply_permissions()
+        offered, withheld = self.statuses() if self.policed else ([], {})
+        if withheld and not offered and "final_status" not in self.locked:
+            self.lock_field("final_status", next(iter(withheld.values())))
 
     def field_map(self) -> dict[str, str]:
         return {
@@ -240,7 +268,7 @@ class CloseForm(FormScreen):
 
     def preview(self) -> list[Problem]:
         """The problems closing now would meet; shown in place, nothing saved."""
-        if self.load_error or not self.record:
+        if self.load_error or not self.record or "final_status" in self.locked:
             return []
         status = self.get("final_status")
         if not status:
@@ -251,7 +279,7 @@ class CloseForm(FormScreen):
                 final_status=status,
                 at=self.exlog.now(),
                 by=self.exlog.identity.name,
-                note=_text(self.get("note")),
+                note=_text(self.offered("note") or ""),
             )
         except lifecycle.StepError as exc:
             problems = [Problem("", exc.field, "step:close", exc.message)]
@@ -266,10 +294,14 @@ class CloseForm(FormScreen):
         return problems
 
     def collect(self) -> dict[str, Any]:
+        self.require_offered("final_status")
         status = self.get("final_status")
         if not status:
             raise FieldErrors({"final_status": "Choose a final status"})
-        return {"final_status": status, "note": _text(self.get("note"))}
+        ok, why = self.permitted("closure.final_status", status)
+        if not ok:
+            raise FieldErrors({"final_status": why})
+        return {"final_status": status, "note": _text(self.offered("note") or "")}
 
     def perform(self, payload: dict[str, Any]) -> SaveResult:
         assert self.record_id is not None
@@ -295,6 +327,7 @@ class ReopenForm(FormScreen):
         return {f"reopenings.{n}.reason": "reason", f"reopenings.{n}": "reason"}
 
     def collect(self) -> str:
+        self.require_offered("reason")
         return self.get("reason").strip()
 
     def perform(self, payload: str) -> SaveResult:
