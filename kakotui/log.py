@@ -1276,7 +1276,7 @@ class ExceptionLog:
             existing=by_id,
             by_source=by_source,
             max_seq=self.index.max_seq,
-            path_exists=lambda rel: (self.root / rel).exists(),
+            path_exists=lambda rel: os.path.exists(os.path.join(self.root, rel)),  # once per new id
             check_many=check,
         )
         try:

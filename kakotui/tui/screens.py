@@ -336,6 +336,12 @@ class MainScreen(Screen[None]):
         if total:
             bar.update(total=total, progress=done)
             label.update(f"Building the index: {done:,} of {total:,} records")
+            if self._partial:  # the first page is on screen, the bar is not: say it in the status bar
+                self.query_one("#status-bar", Static).update(
+                    Content.assemble(
+                        (f"catching up with the repository: {done:,} of {total:,} records…", "dim")
+                    )
+                )
 
     def _load_failed(self, exc: Exception) -> None:
         self._finish_loading()

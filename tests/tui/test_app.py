@@ -112,6 +112,34 @@ def detail_text(screen: DetailScreen) -> str:
 
 
 @run_async
+async def test_the_first_page_shows_before_the_catch_up_and_the_rest_follows(
+    log: ExceptionLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kakotui.tui import screens
+
+    log.refresh()  # the index is built: the next start may show it before catching up
+    monkeypatch.setattr(screens, "FIRST_PAGE", 3)
+    pages: list[list[str]] = []
+    original = screens.MainScreen._first_page
+
+    def first_page(self: MainScreen, data: Any, painted: Any) -> None:
+        pages.append([row[0] for row in data.rows])
+        original(self, data, painted)
+
+    monkeypatch.setattr(screens.MainScreen, "_first_page", first_page)
+    app = make_app(log)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert pages == [ALL[:3]]
+        main = main_of(app)
+        assert main.shown_ids == ALL  # the whole list replaced the first page
+        assert "10 records" in static_text(main, "#status-bar")
+        await pilot.press("slash", *"vendor:acme*", "enter")
+        await settle(pilot)
+        assert sorted(main.shown_ids) == ACME  # answered in memory now
+
+
+@run_async
 async def test_list_shows_records_and_sorts_by_key_and_header(log: ExceptionLog) -> None:
     app = make_app(log)
     async with app.run_test(size=SIZE) as pilot:
