@@ -7,14 +7,17 @@ through the façade, as the CLI and the TUI call it (index already caught up, OS
   - `history(id)`: one record's commits with their field changes (git log --raw + cat-file + YAML);
   - `blame(id)`: the same plus who set each field;
   - `diff(c^, c)`: the record changes of one commit; `validate_since(HEAD~1)`: the PR gate for it;
-  - `git log --format=%H -- <path>` alone, unbounded: git's own floor, for comparison.
+  - `git log --format=%H -- <path>` alone, unbounded: git's own floor, for comparison;
+  - `report("audit")`: the process audit, whose logging-delay part needs each record's first commit;
+  - with `--table-build`: building the index's commit table (kakotui.store.trail) from scratch, as
+    the first catch-up of an index does (history and the audit read it; without it git walks).
 
 Records are sampled evenly by check date, oldest to newest (an old record makes git walk the most),
 each measured `--repeat` times; medians and the slowest sample are printed. "without the
 commit-graph" runs git with `-c core.commitGraph=false` (through GIT_CONFIG_COUNT).
 
 Run: .venv/bin/python bench/bench_history.py [--records 100000] [--commits 100000] [--samples 12]
-     [--repeat 3] [--log DIR]
+     [--repeat 3] [--log DIR] [--table-build] [--skip-without]
 Results go to docs/PERFORMANCE-history.md, not to tests.
 """
 
@@ -104,6 +107,7 @@ def measure(log: ExceptionLog, ids: list[tuple[str, str]], repeat: int) -> tuple
     commits = log.git.run("rev-list", "--max-count=12", "HEAD").decode().split()
     out["diff"] = [timed(lambda c=c: log.diff(f"{c}~1", c), repeat) for c in commits]
     out["validate_since"] = [timed(lambda: log.validate_since("HEAD~1"), repeat)]
+    out["audit report"] = [timed(lambda: log.report("audit"), repeat)]
     return out, saves
 
 
@@ -118,7 +122,7 @@ def report(label: str, ids: list[tuple[str, str]], figures: Figures, saves: list
         )
         print(f"| {rid} ({date}) | {saves[i]} | {cells} |")
     print()
-    for key in ("history", "blame", "git log", "diff", "validate_since"):
+    for key in ("history", "blame", "git log", "diff", "validate_since", "audit report"):
         walls = [w for w, _ in figures[key]]
         cpus = [c for _, c in figures[key]]
         print(
@@ -135,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--log", type=Path, default=None, help="an existing log to measure instead")
     parser.add_argument("--skip-without", action="store_true", help="only measure with the commit-graph")
+    parser.add_argument(
+        "--table-build", action="store_true", help="time building the commit table from scratch"
+    )
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     root = args.log or build(args.records, commits=args.commits, say=lambda m: print(m, file=sys.stderr))
@@ -146,6 +153,17 @@ def main(argv: list[str] | None = None) -> int:
     commits = int(log.git.run("rev-list", "--count", "HEAD").decode())
     print(f"index caught up in {time.perf_counter() - t1:.1f} s", file=sys.stderr)
     print(f"# {count:,} records, {commits:,} commits, git {_git_version()}, {os.cpu_count()} cores")
+    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.table_build:
+        from kakotui.store import trail
+
+        trail.drop(log.index.db)
+        c0, t2 = _cpu(), time.perf_counter()
+        trail.update(log.git, log.index.db, log.git.head())
+        print(
+            f"- commit table built from scratch: {time.perf_counter() - t2:.1f} s wall, "
+            f"{_cpu() - c0:.1f} s CPU (this process and git); load average {os.getloadavg()[0]:.1f}"
+        )
     ids = sample_ids(log, args.samples)
     if not (log.git.git_dir / "objects/info/commit-graph").exists():
         print("writing the commit-graph (changed paths)...", file=sys.stderr)
@@ -153,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         log.git.run("commit-graph", "write", "--reachable", "--changed-paths", "--no-progress")
         print(f"commit-graph written in {time.perf_counter() - t2:.1f} s", file=sys.stderr)
     report("with the commit-graph (changed-path filters)", ids, *measure(log, ids, args.repeat))
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if not args.skip_without:
         with without_commit_graph():
             report("without the commit-graph", ids, *measure(log, ids, args.repeat))

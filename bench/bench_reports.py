@@ -52,8 +52,18 @@ NOW = datetime.fromisoformat("2026-11-26T12:00:00+08:00")
 def build_log(count: int) -> Path:
     """The cached log folder with `count` records in its index (made once)."""
     root = CACHE / f"reports-{count}"
-    if (root / ".git" / "kakotui" / "index.sqlite").is_file() and (root / "READY").is_file():
-        return root
+    db_path = root / ".git" / "kakotui" / "index.sqlite"
+    if db_path.is_file() and (root / "READY").is_file():
+        # an index of another format is rebuilt by the first refresh from git, which holds no
+        # records here: make the log again instead of measuring an empty index
+        db = sqlite3.connect(db_path)
+        try:
+            fmt = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+            facts = db.execute("SELECT count(*) FROM fact_records").fetchone()[0]
+        finally:
+            db.close()
+        if fmt is not None and fmt[0] == INDEX_FORMAT and facts == count:
+            return root
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     git = init_repo(root)
@@ -198,6 +208,21 @@ def main() -> None:
         write_doc(args, counts, refresh_ms, rows, scan, hledger, (calibration, load))
 
 
+def _section(path: Path, heading: str) -> list[str] | None:
+    """The lines of a section of the existing document (heading included), up to the next heading."""
+    if not path.is_file():
+        return None
+    out: list[str] = []
+    for line in path.read_text().splitlines():
+        if out and line.startswith("## "):
+            break
+        if out or line.startswith(heading):
+            out.append(line)
+    while out and not out[-1].strip():
+        out.pop()
+    return out or None
+
+
 def write_doc(
     args: argparse.Namespace,
     counts: dict[str, int],
@@ -229,21 +254,55 @@ def write_doc(
     for name, label, c, r in rows:
         lines.append(f"| {name} | {label} | {c:.1f} | {r:.1f} | {c + r:.1f} |")
     target = "meets" if worst <= 200 else "misses"
+    over = sorted({f"{name} ({label})" for name, label, c, r in rows if c + r > 200})
     lines += [
         "",
         f"Target: every report at most 200 ms from a warm index. Slowest report + render: {worst:.0f} ms "
         f"({target} the target). `meeting` computes all five reports, so it is held to the sum, not to 200 ms.",
         "",
+        "Over 200 ms in this run: " + (", ".join(over) if over else "none") + ".",
+        "",
         "What makes it fast: the index keeps normalized fact tables beside `records` "
         "(`kakotui/store/facts.py`: one row per record with stage times as epoch seconds, one per cost "
         "line and one per recovery, money in integer minor units and already converted to the reporting "
-        "currency line by line); every report is a few GROUP BY queries over them, and Python only "
-        "assembles the tables.",
+        "currency line by line), and beside them, kept by triggers on those tables so every write path "
+        "maintains them:",
         "",
+        "- monthly roll-ups (`facts.ROLLUPS`, `roll_*` tables): counts per month x week x vendor x "
+        "station x category, money per month x vendor x station x responsible x party x type x currency "
+        "(and per week x category, and dated by the QC check), recoveries per month x vendor x station x "
+        "currency: about 10k rows instead of 100k-250k. A period answers from them when it covers whole "
+        "months, or when the days it leaves out of its first and last month hold no facts (one indexed "
+        "look-up each); otherwise the reports scan the fact rows as before;",
+        "- per-record balances (`bal`: per record and party charged, what is owed, what the vendor "
+        "recovered, first and last day): the reconcile's records owing as of a day are read from one "
+        "covering index, and only the rows with an entry after that day are summed from their lines;",
+        "- medians of days to close walk an expression index on `closed_s - checked_s` to the middle "
+        "entry (per vendor and overall) instead of fetching every duration; repeats are the dated "
+        "records less the first of each (vendor, SKU), one index look-up per SKU instead of a self-join;",
+        "- the missing-FX-rate check reads the partial index of amounts without a rate, never the day index.",
+        "",
+        "What they cost: the triggers add about 1.3 CPU-s per 10k records to an index build's writes and "
+        "1.2 CPU-s per 10k to deleting them (a rebuild deletes every row first), about 13 + 12 s at 100k "
+        "(measured 2026-11-26 at load 3-4, /tmp script timing `Index._upsert` with and without them); an "
+        "index made before the roll-ups fills them once when first opened (`facts.ensure`, 4.5 s at 100k).",
+        "",
+        "`tests/reports/test_rollups.py` computes every report with and without the roll-ups (periods, "
+        "filters, `--at` revisions) and checks they are identical, and that the roll-ups kept through "
+        "incremental writes and deletes equal a rebuild's.",
+        "",
+    ]
+    before = _section(DOC, "## Before the roll-ups")  # hand-written: kept from run to run
+    if before is not None:
+        lines += [*before, ""]
+    lines += [
         "## First-commit scan (audit: time from QC check to first commit)",
         "",
     ]
-    if scan is not None:
+    kept = _section(DOC, "## First-commit scan") if scan is None else None
+    if kept is not None:
+        lines = [*lines[:-3], "", *kept]
+    elif scan is not None:
         scanned, found, full, again = scan
         lines += [
             f"`git log --reverse --diff-filter=A --name-only` over {scanned:,} commits (each adding one record "

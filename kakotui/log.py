@@ -819,7 +819,9 @@ class ExceptionLog:
         (shallow clone, renamed by hand). Raises LogError (bad id) or audit.HistoryError (unknown record).
         """
         rid, path = self._history_path(record_id)
-        return audit.record_history(self.git, path, record_id=rid)
+        from kakotui.store.trail import open_trail
+
+        return audit.record_history(self.git, path, record_id=rid, trail=open_trail(self.git, self.index.db))
 
     def blame(self, record_id: str) -> audit.Blame:
         """For each field of the record, the commit (author, date, action) that set its current value."""
@@ -1368,10 +1370,14 @@ class ExceptionLog:
 def _identity_from_git(git: Git) -> Identity:
     name = os.environ.get("KAKOTUI_USER", "").strip()
     email = os.environ.get("KAKOTUI_EMAIL", "").strip()
-    if not name:
-        name = git.run("config", "--get", "user.name", check=False).decode().strip()
-    if not email:
-        email = git.run("config", "--get", "user.email", check=False).decode().strip()
+    if not name or not email:  # one git process for both (the app reads them at every start)
+        found: dict[str, str] = {}
+        listing = git.run("config", "--get-regexp", r"^user\.(name|email)$", check=False).decode()
+        for line in listing.splitlines():
+            key, _, value = line.partition(" ")
+            found[key.lower()] = value.strip()  # the last one wins, as with `git config --get`
+        name = name or found.get("user.name", "")
+        email = email or found.get("user.email", "")
     if not name:
         raise LogError(
             "who are you? set your name for this log: `kakotui whoami --set 'Li Wei' li.wei@example.com` "

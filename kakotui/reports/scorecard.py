@@ -93,11 +93,8 @@ def build(source: FactSource, filters: Filters, ctx: Context) -> Report:
     recovered: dict[str, int] = defaultdict(int)
     for r in source.recoveries(scope, ["vendor"], dated="record"):
         recovered[r.key[0]] += r.reporting_minor
-    to_close: dict[str, list[int]] = defaultdict(list)
-    all_durations: list[int] = []
-    for vendor, seconds in source.durations(scope, "vendor", "checked_s", "closed_s"):
-        to_close[vendor].append(seconds)
-        all_durations.append(seconds)
+    # the middle one or two of the durations in order: all a median needs
+    to_close, all_durations = source.middle_durations(scope)
     repeats = source.repeats(scope)
     previous: dict[str, Stats] = {}
     prev_filters = filters.previous(ctx.as_of.date())

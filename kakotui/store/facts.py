@@ -12,10 +12,19 @@ deletes one:
 
 Every figure a report shows is a sum of these rows, so totals reconcile with the records exactly.
 The facts depend on kakotui.yaml (categories, rates): the index rebuilds when it changes.
+
+Beside them, monthly roll-ups (`ROLLUPS`: counts and money per month x vendor x station x ...,
+`roll_*` tables) are kept by triggers on the three tables, so every write path (this module's
+`write`, the index's worker processes, the delete trigger) maintains them: a report over whole
+months sums a few thousand roll-up rows instead of 100k fact rows. The month of a row is the first
+7 characters of its day; a day that is not YYYY-MM-DD (empty, or an ISO week date) keeps its whole
+text, so a report can still compare it with the period exactly as the fact scan would. `ensure`
+fills the roll-ups from the facts when they are new or of another shape.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -33,11 +42,14 @@ __all__ = [
     "GAPS",
     "RECORD_COLUMNS",
     "RECOVERY_COLUMNS",
+    "ROLLUPS",
     "SCHEMA",
     "FactRows",
+    "Rollup",
     "child_rows",
     "ensure",
     "gaps_of",
+    "rollups_ready",
     "write",
 ]
 
@@ -145,6 +157,11 @@ SCHEMA = "\n".join(
         "CREATE INDEX IF NOT EXISTS fact_records_day ON fact_records(day);",
         "CREATE INDEX IF NOT EXISTS fact_records_worktree ON fact_records(worktree) WHERE worktree = 1;",
         "CREATE INDEX IF NOT EXISTS fact_records_repeat ON fact_records(vendor, sku, checked_s);",
+        # days to close in order, per vendor and overall: a median is a walk to the middle entry
+        "CREATE INDEX IF NOT EXISTS fact_records_to_close "
+        "ON fact_records(vendor, (closed_s - checked_s), day, station);",
+        "CREATE INDEX IF NOT EXISTS fact_records_to_close_all "
+        "ON fact_records((closed_s - checked_s), day, station, vendor);",
         "CREATE INDEX IF NOT EXISTS cost_lines_path ON cost_lines(path);",
         "CREATE INDEX IF NOT EXISTS cost_lines_day ON cost_lines(day);",
         "CREATE INDEX IF NOT EXISTS recoveries_path ON recoveries(path);",
@@ -159,6 +176,217 @@ SCHEMA = "\n".join(
         "DELETE FROM recoveries WHERE path = old.path; END;",
     ]
 )
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """A roll-up of one fact table: sums of `values` per month of `day` (none: no month) and `keys`."""
+
+    name: str
+    source: str
+    day: str | None
+    keys: tuple[str, ...]
+    values: tuple[tuple[str, str], ...]  # (column, SQL expression over the fact row `{r}`)
+
+    def month(self, r: str) -> str:
+        col = f"coalesce({r}.{self.day}, '')"
+        return f"CASE WHEN {col} GLOB '{_ISO_DAY}' THEN substr({col}, 1, 7) ELSE {col} END"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (("mday",) if self.day else ()) + self.keys
+
+    def exprs(self, r: str) -> list[str]:
+        # keys are never NULL (the fact rows hold strings); coalesce keeps the triggers' matches exact
+        return ([self.month(r)] if self.day else []) + [f"coalesce({r}.{k}, '')" for k in self.keys]
+
+
+_ISO_DAY = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+_RECORD_VALUES = (
+    ("n", "1"),
+    ("units", "coalesce({r}.quantity, 0)"),
+    ("open", "coalesce({r}.status <> 'closed', 0)"),
+    ("closed", "coalesce({r}.status = 'closed', 0)"),
+    ("reshipments", "coalesce({r}.reshipments, 0)"),
+    ("reopened", "coalesce({r}.reopenings > 0, 0)"),
+    ("critical", "coalesce({r}.severity = 'critical', 0)"),
+    ("major", "coalesce({r}.severity = 'major', 0)"),
+    ("minor", "coalesce({r}.severity = 'minor', 0)"),
+    ("evidence", "coalesce({r}.evidence > 0, 0)"),
+    ("gapped", "coalesce({r}.gaps <> '', 0)"),
+    ("dated", "{r}.checked_s IS NOT NULL"),
+    ("to_close", "{r}.closed_s - {r}.checked_s IS NOT NULL"),
+)
+_MONEY_VALUES = (
+    ("n", "1"),
+    ("amount", "coalesce({r}.amount_minor, 0)"),
+    ("reporting", "coalesce({r}.reporting_minor, 0)"),
+    ("missing", "{r}.reporting_minor IS NULL"),
+)
+ROLLUPS = (
+    Rollup("roll_records", "fact_records", "day", ("week", "vendor", "station", "category"), _RECORD_VALUES),
+    Rollup("roll_skus", "fact_records", None, ("vendor", "sku"), (("n", "1"),)),
+    Rollup(
+        "roll_costs_checked",
+        "cost_lines",
+        "checked_day",
+        ("vendor", "station", "responsible", "currency"),
+        _MONEY_VALUES,
+    ),
+    Rollup(
+        "roll_costs",
+        "cost_lines",
+        "day",
+        ("vendor", "station", "responsible", "party", "type", "currency"),
+        _MONEY_VALUES,
+    ),
+    Rollup(
+        "roll_costs_week",
+        "cost_lines",
+        "day",
+        ("week", "vendor", "station", "category", "currency"),
+        _MONEY_VALUES,
+    ),
+    Rollup("roll_recoveries", "recoveries", "day", ("vendor", "station", "currency"), _MONEY_VALUES),
+    Rollup(
+        "roll_recoveries_checked",
+        "recoveries",
+        "checked_day",
+        ("vendor", "station", "currency"),
+        _MONEY_VALUES,
+    ),
+)
+"""The roll-ups, smallest first (a question takes the first one that has the columns it needs)."""
+
+
+def _rollup_ddl(roll: Rollup) -> list[str]:
+    cols = roll.columns
+    values = [v for v, _ in roll.values]
+    create = (
+        f"CREATE TABLE IF NOT EXISTS {roll.name} ("
+        + ", ".join([f"{c} TEXT" for c in cols] + [f"{v} INTEGER NOT NULL" for v in values])
+        + f", PRIMARY KEY ({', '.join(cols)}));"
+    )
+    new_keys = roll.exprs("new")
+    old_keys = roll.exprs("old")
+    match = " AND ".join(f"{c} = {e}" for c, e in zip(cols, old_keys, strict=True))
+    insert = (
+        f"CREATE TRIGGER IF NOT EXISTS {roll.name}_add AFTER INSERT ON {roll.source} BEGIN "
+        f"INSERT INTO {roll.name}({', '.join([*cols, *values])}) VALUES ("
+        + ", ".join([*new_keys, *(e.format(r="new") for _, e in roll.values)])
+        + f") ON CONFLICT({', '.join(cols)}) DO UPDATE SET "
+        + ", ".join(f"{v} = {v} + excluded.{v}" for v in values)
+        + "; END;"
+    )
+    delete = (
+        f"CREATE TRIGGER IF NOT EXISTS {roll.name}_sub AFTER DELETE ON {roll.source} BEGIN "
+        f"UPDATE {roll.name} SET "
+        + ", ".join(f"{v} = {v} - ({e.format(r='old')})" for v, e in roll.values)
+        + f" WHERE {match}; DELETE FROM {roll.name} WHERE {match} AND n = 0; END;"
+    )
+    return [create, insert, delete]
+
+
+def _rollup_fill(roll: Rollup) -> str:
+    """The roll-up computed from its fact table (what the triggers keep it equal to)."""
+    cols = roll.columns
+    exprs = roll.exprs("f")
+    return (
+        f"INSERT INTO {roll.name}({', '.join([*cols, *(v for v, _ in roll.values)])}) SELECT "
+        + ", ".join([*exprs, *(f"sum({e.format(r='f')})" for _, e in roll.values)])
+        + f" FROM {roll.source} f GROUP BY {', '.join(exprs)}"
+    )
+
+
+def _recovered(path: str, what: str) -> str:
+    agg = {
+        "sum": "coalesce(sum(coalesce(v.reporting_minor, 0)), 0)",
+        "known": "count(v.reporting_minor)",
+        "last": "coalesce(max(v.day), '')",
+    }[what]
+    return f"(SELECT {agg} FROM recoveries v WHERE v.path = {path})"
+
+
+_BAL_SELECT = (
+    "SELECT c.path, c.responsible, c.party, min(c.vendor), min(c.station), sum(coalesce(c.reporting_minor, 0)), "
+    "count(c.reporting_minor), "
+    f"CASE WHEN c.responsible = 'vendor' THEN {_recovered('c.path', 'sum')} ELSE 0 END, "
+    f"CASE WHEN c.responsible = 'vendor' THEN {_recovered('c.path', 'known')} ELSE 0 END, min(c.day), "
+    f"CASE WHEN c.responsible = 'vendor' THEN max(max(c.day), {_recovered('c.path', 'last')}) ELSE max(c.day) END "
+    "FROM cost_lines c WHERE c.responsible IN ('vendor', 'carrier') AND c.party <> ''"
+)
+BALANCES = (
+    # per record and party charged (vendor or carrier): what its cost lines charge (owed; `known`
+    # lines have a rate), what the record's vendor contacts recovered (vendor rows only), the first
+    # charge day, and the last day of any of these entries
+    "CREATE TABLE IF NOT EXISTS bal (path TEXT, kind TEXT, party TEXT, vendor TEXT, station TEXT, "
+    "owed INTEGER NOT NULL, known INTEGER NOT NULL, back INTEGER NOT NULL, bknown INTEGER NOT NULL, "
+    "first_day TEXT, last_day TEXT, PRIMARY KEY (path, kind, party));",
+    "CREATE INDEX IF NOT EXISTS bal_last ON bal(last_day);",
+    # the records owing per party, read in group order from this index alone
+    "CREATE INDEX IF NOT EXISTS bal_owing "
+    "ON bal(kind, party, last_day, known, owed, back, bknown, first_day, vendor, station);",
+    "CREATE TRIGGER IF NOT EXISTS bal_add AFTER INSERT ON cost_lines "
+    "WHEN new.responsible IN ('vendor', 'carrier') AND new.party <> '' BEGIN "
+    "INSERT INTO bal VALUES (new.path, new.responsible, new.party, new.vendor, new.station, "
+    "coalesce(new.reporting_minor, 0), new.reporting_minor IS NOT NULL, "
+    f"CASE WHEN new.responsible = 'vendor' THEN {_recovered('new.path', 'sum')} ELSE 0 END, "
+    f"CASE WHEN new.responsible = 'vendor' THEN {_recovered('new.path', 'known')} ELSE 0 END, new.day, "
+    f"CASE WHEN new.responsible = 'vendor' THEN max(new.day, {_recovered('new.path', 'last')}) ELSE new.day END) "
+    "ON CONFLICT(path, kind, party) DO UPDATE SET owed = owed + excluded.owed, known = known + excluded.known, "
+    "first_day = min(first_day, excluded.first_day), last_day = max(last_day, excluded.last_day); END;",
+    "CREATE TRIGGER IF NOT EXISTS bal_sub AFTER DELETE ON cost_lines "
+    "WHEN old.responsible IN ('vendor', 'carrier') AND old.party <> '' BEGIN "
+    "DELETE FROM bal WHERE path = old.path AND kind = old.responsible AND party = old.party; "
+    f"INSERT INTO bal {_BAL_SELECT} AND c.path = old.path AND c.responsible = old.responsible "
+    "AND c.party = old.party GROUP BY c.path, c.responsible, c.party; END;",
+    "CREATE TRIGGER IF NOT EXISTS bal_back_add AFTER INSERT ON recoveries BEGIN "
+    "UPDATE bal SET back = back + coalesce(new.reporting_minor, 0), "
+    "bknown = bknown + (new.reporting_minor IS NOT NULL), last_day = max(last_day, new.day) "
+    "WHERE path = new.path AND kind = 'vendor'; END;",
+    "CREATE TRIGGER IF NOT EXISTS bal_back_sub AFTER DELETE ON recoveries BEGIN "
+    f"UPDATE bal SET back = {_recovered('old.path', 'sum')}, bknown = {_recovered('old.path', 'known')}, "
+    "last_day = max((SELECT max(c.day) FROM cost_lines c WHERE c.path = bal.path AND c.responsible = bal.kind "
+    f"AND c.party = bal.party), {_recovered('old.path', 'last')}) WHERE path = old.path AND kind = 'vendor'; END;",
+)
+_BALANCES_FILL = (f"INSERT INTO bal {_BAL_SELECT} GROUP BY c.path, c.responsible, c.party",)
+"""Per-record balances (`bal`): a reconcile's records owing, as of a day on or after every entry of
+a record's row, are these totals; only the rows with a later entry are summed from their lines."""
+
+_EXTRA_DDL = list(BALANCES)
+ROLLUP_SCHEMA = "\n".join([*(line for roll in ROLLUPS for line in _rollup_ddl(roll)), *_EXTRA_DDL])
+ROLLUP_KEY = hashlib.sha256(ROLLUP_SCHEMA.encode()).hexdigest()[:16]
+"""Stored in meta (`rollups`): roll-ups of another shape are dropped and filled again."""
+
+
+def rollups_ready(db: sqlite3.Connection) -> bool:
+    """Whether this index database keeps the roll-ups of this version (an older `--at` cache may not)."""
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'rollups'").fetchone()
+    except sqlite3.DatabaseError:
+        return False
+    return row is not None and row[0] == ROLLUP_KEY
+
+
+def _ensure_rollups(db: sqlite3.Connection) -> None:
+    if rollups_ready(db):
+        db.executescript(ROLLUP_SCHEMA)  # no-op unless something was dropped by hand
+        return
+    with db:
+        for name in [*(roll.name for roll in ROLLUPS), "bal", "bal_back", "bal_costs"]:
+            db.execute(f"DROP TRIGGER IF EXISTS {name}_add")
+            db.execute(f"DROP TRIGGER IF EXISTS {name}_sub")
+            db.execute(f"DROP TABLE IF EXISTS {name}")
+        for roll in ROLLUPS:
+            for statement in _rollup_ddl(roll):
+                db.execute(statement)
+            db.execute(_rollup_fill(roll))
+        for statement in _EXTRA_DDL:
+            db.execute(statement)
+        for statement in _BALANCES_FILL:
+            db.execute(statement)
+        db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('rollups', ?)", (ROLLUP_KEY,))
+
 
 GAPS = {
     "invalid": "the record has schema or rule problems (run `kakotui validate`)",
@@ -375,8 +603,9 @@ def ensure(db: sqlite3.Connection) -> None:
             db.execute("DROP TRIGGER IF EXISTS records_drop_facts")
             for table in expected:
                 db.execute(f"DROP TABLE IF EXISTS {table}")
-            db.execute("DELETE FROM meta WHERE key = 'format'")
+            db.execute("DELETE FROM meta WHERE key IN ('format', 'rollups')")
     db.executescript(SCHEMA)
+    _ensure_rollups(db)
 
 
 def _insert(table: str, columns: Sequence[str], verb: str = "INSERT") -> str:

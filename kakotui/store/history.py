@@ -6,8 +6,12 @@ against the version before it; it follows renumbering (a record keeps its old id
 the commit that moved it carries `Kakotui-Action: renumber`) and files renamed by hand (said as a
 problem). `record_blame` tells for each leaf field which commit set its current value.
 
-Speed: with the commit-graph's changed-path filters (kept by `gitrepo.maybe_maintain`) git skips
-the tree of every commit that did not touch the file. The walk is also bounded by the record's own
+Speed: the index keeps a table of every commit with the record files it touched
+(`kakotui.store.trail`); given it, a record's commits are read from SQLite and only their blobs from
+git (one `cat-file --batch`), whatever the record's age. Without it (not built yet, a shallow clone)
+or where it cannot tell git's order (in a history with merges: commits of the file with equal
+dates, or a clock that ran back), git walks: with the commit-graph's changed-path filters (kept by
+`gitrepo.maybe_maintain`) git skips the tree of every commit that did not touch the file. The walk is also bounded by the record's own
 check time (`--since`, a day early): a record cannot have been saved before it was checked, so a
 recent record's history reads only recent commits even before the graph exists; when a backdated
 commit is missed anyway (the oldest version found is not the file's creation) the walk continues
@@ -27,6 +31,7 @@ from kakotui.core import yamlio
 from kakotui.core.diff import Change, field_changes, leaves
 from kakotui.core.ids import BadId, RecordId, id_from_path
 from kakotui.store.gitrepo import NULL_SHA, Git, GitError, run_maintenance
+from kakotui.store.trail import Trail
 
 __all__ = [
     "Blame",
@@ -297,6 +302,69 @@ def _log_path(git: Git, rev: str, path: str, since: str | None) -> list[_Raw]:
     return raws
 
 
+def _log_path_fast(git: Git, trail: Trail, rev: str, path: str, blobs: _Blobs) -> list[_Raw] | None:
+    """What `_log_path` (unbounded) lists, from the commit table, its blobs read into `blobs`; None
+    when the table cannot tell (see `Trail.log_path`): the caller asks git."""
+    touches = trail.log_path(rev, path)
+    if touches is None:
+        return None
+    names: list[str] = []
+    for t in touches:
+        if t.status != "D" and t.first_parent:
+            names.append(f"{t.commit}:{path}")
+        if t.status != "A" and t.parents and t.first_parent:
+            names.append(f"{t.parents[0]}:{path}")
+    found = _read_at(git, names)
+    for sha, data in found.values():
+        blobs.data.setdefault(sha, data)
+    raws: list[_Raw] = []
+    for t in touches:
+        # a merge whose file is its first parent's: git lists it with no change (and no blobs)
+        new = found.get(f"{t.commit}:{path}") if t.status != "D" and t.first_parent else None
+        old = (
+            found.get(f"{t.parents[0]}:{path}") if t.status != "A" and t.parents and t.first_parent else None
+        )
+        raws.append(
+            _Raw(
+                t.commit,
+                t.parents,
+                t.author,
+                t.email,
+                t.date,
+                t.subject,
+                t.action,
+                t.status,
+                old[0] if old else None,
+                new[0] if new else None,
+                path,
+            )
+        )
+    return raws
+
+
+def _read_at(git: Git, names: Sequence[str]) -> dict[str, tuple[str, bytes]]:
+    """`rev:path` -> (blob id, content) through one `git cat-file --batch`; absent names left out."""
+    wanted = list(dict.fromkeys(n for n in names if not any(c in n for c in "\n\r\0")))
+    if not wanted:
+        return {}
+    out = git.run(
+        "cat-file", "--batch", input="".join(f"{n}\n" for n in wanted).encode("utf-8", "surrogateescape")
+    )
+    found: dict[str, tuple[str, bytes]] = {}
+    at = 0
+    for name in wanted:
+        end = out.index(b"\n", at)
+        header = out[at:end].split(b" ")
+        at = end + 1
+        if len(header) != 3 or not header[2].isdigit():
+            continue  # "<name> missing" (or ambiguous)
+        size = int(header[2])
+        if header[1] == b"blob":
+            found[name] = (header[0].decode("ascii"), out[at : at + size])
+        at += size + 1
+    return found
+
+
 def _since(record: dict[str, Any] | None) -> str | None:
     """A day before the record was checked: no save of it can be older (see the module docstring)."""
     qc = record.get("qc") if isinstance(record, dict) else None
@@ -353,7 +421,7 @@ class _Blobs:
 
 
 def _walk(
-    git: Git, path: str, head: str, record: dict[str, Any] | None, blobs: _Blobs
+    git: Git, path: str, head: str, record: dict[str, Any] | None, blobs: _Blobs, trail: Trail | None = None
 ) -> tuple[list[_Raw], list[str]]:
     """Every commit of the record, newest first, across renumbering and renames; plus problems."""
     raws: list[_Raw] = []
@@ -363,12 +431,16 @@ def _walk(
     rev, current, seen = head, path, {path}
     started = time.monotonic()
     while True:
-        found = _log_path(git, rev, current, since)
-        if since is not None and (not found or found[-1].status != "A"):
-            # The bound cut the walk before the file was created (a backdated commit): go on unbounded.
-            start = found[-1].parents[0] if found and found[-1].parents else (None if found else rev)
-            if start is not None:
-                found += _log_path(git, start, current, None)
+        fast = _log_path_fast(git, trail, rev, current, blobs) if trail is not None else None
+        if fast is not None:
+            found = fast
+        else:
+            found = _log_path(git, rev, current, since)
+            if since is not None and (not found or found[-1].status != "A"):
+                # The bound cut the walk before the file was created (a backdated commit): go on unbounded.
+                start = found[-1].parents[0] if found and found[-1].parents else (None if found else rev)
+                if start is not None:
+                    found += _log_path(git, start, current, None)
         raws += found
         if not found:
             break
@@ -389,7 +461,7 @@ def _walk(
         current = previous[0]
         seen.add(current)
         rev = first.parents[0]
-    if time.monotonic() - started > _SLOW_WALK and not has_commit_graph(git):
+    if trail is None and time.monotonic() - started > _SLOW_WALK and not has_commit_graph(git):
         run_maintenance(git)  # in the background: the next history of any record is fast
     return raws, problems
 
@@ -434,11 +506,13 @@ def _previous_path(
 
 
 def record_history(
-    git: Git, path: str, *, record_id: str | None = None, worktree: bool = True
+    git: Git, path: str, *, record_id: str | None = None, worktree: bool = True, trail: Trail | None = None
 ) -> RecordHistory:
     """The history of the record stored at `path` (oldest first), following renumbering.
 
     `worktree`: also compare the last commit with the file in the work tree (`uncommitted`).
+    `trail`: the index's commit table at HEAD (`kakotui.store.trail`): the record's commits are read
+    from it instead of walking the history in git (git still answers where the table cannot).
     Raises `HistoryError` when git has never seen the file and it is not in the work tree.
     """
     file = git.root / path
@@ -449,12 +523,12 @@ def record_history(
     record_text = record_id or id_from_path(path) or path
     blobs = _Blobs(git)
     hint = current.record
-    if hint is None:  # deleted from the work tree, or unreadable: bound the walk by the committed one
+    if hint is None and trail is None:  # deleted or unreadable: bound git's walk by the committed one
         blob = _blob_path_at(git, "HEAD", path)
         blobs.fetch([blob])
         hint = parse_record(blobs.get(blob)).record
     try:
-        raws, problems = _walk(git, path, "HEAD", hint, blobs)
+        raws, problems = _walk(git, path, "HEAD", hint, blobs, trail)
     except GitError:
         if git.head() is not None:
             raise

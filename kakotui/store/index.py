@@ -270,6 +270,7 @@ class Index:
             self._set_meta("head", head)
             self._set_meta("format", INDEX_FORMAT)
             self._set_meta("config", self._config_key)
+        self._catch_up_trail(head, progress)
         overlay = self._overlay_worktree()
         return CatchUp(True, total + overlay, 0, head)
 
@@ -295,8 +296,16 @@ class Index:
                 )
                 self._set_meta("head", head)
             removed = len(deletes)
+        self._catch_up_trail(head, progress)
         changed += self._overlay_worktree()
         return CatchUp(False, changed, removed, head)
+
+    def _catch_up_trail(self, head: str | None, progress: Progress | None) -> None:
+        """The table of commits and the record files they touched (kakotui.store.trail): built once
+        (one `git log` pass over the whole history), then extended by the commits after its head."""
+        from kakotui.store import trail
+
+        trail.update(self.git, self.db, head, progress)
 
     def _overlay_worktree(self) -> int:
         """Index uncommitted edits (hand edits, interrupted saves) so they are listed and validated."""

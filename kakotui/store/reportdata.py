@@ -5,9 +5,10 @@ minor units; `kakotui.reports` does the meaning). Column names in SQL come only 
 whitelists here; user values travel as parameters.
 
 `scan_first_commits` keeps, per record path, the author time of the commit that added it
-(`git log --diff-filter=A`), scanning only the commits it has not seen. `index_at` builds (and
-caches under `.git/kakotui/at/`) an index of the log as it was at a past commit, with that commit's
-kakotui.yaml, so every report can be reproduced at any revision.
+(`git log --diff-filter=A`), scanning only the commits it has not seen; where the index has its
+commit table (`kakotui.store.trail`, built by the index's catch-up) that table keeps them instead.
+`index_at` builds (and caches under `.git/kakotui/at/`) an index of the log as it was at a past
+commit, with that commit's kakotui.yaml, so every report can be reproduced at any revision.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from kakotui.core.config import CONFIG_FILE, Config, load_config
 from kakotui.core.ids import is_record_path
 from kakotui.core.schemas import SCHEMA_FILES, Schemas, load_schema_texts, packaged_schema_dir
+from kakotui.store import facts, trail
 from kakotui.store.gitrepo import Git, GitError
 from kakotui.store.index import INDEX_FORMAT, PREFIX, Index, Progress
 
@@ -45,10 +47,7 @@ __all__ = [
 
 Dated = Literal["cost", "record"]
 
-FIRST_COMMITS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS first_commits (path TEXT PRIMARY KEY, at_s INTEGER NOT NULL, sha TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS first_commits_meta (key TEXT PRIMARY KEY, value TEXT);
-"""
+FIRST_COMMITS_SCHEMA = trail.FIRST_COMMITS_SCHEMA
 
 _RECORD_KEYS = frozenset(
     {"vendor", "category", "failure_code", "severity", "station", "site", "inspector", "week", "month", "day"}
@@ -82,16 +81,18 @@ class Scope:
     vendors: tuple[str, ...] = ()
     stations: tuple[str, ...] = ()
 
-    def sql(self, day_column: str = "day", alias: str = "") -> tuple[str, list[Any]]:
+    def sql(
+        self, day_column: str = "day", alias: str = "", *, day_index: bool = True
+    ) -> tuple[str, list[Any]]:
         p = f"{alias}." if alias else ""
         parts: list[str] = []
         params: list[Any] = []
         if self.since is not None:
-            parts.append(f"{p}{day_column} >= ?")
+            parts.append(f"{'' if day_index else '+'}{p}{day_column} >= ?")
             params.append(self.since.isoformat())
         if self.until is not None:
             # without a start the range holds most rows: a table scan beats the day index's look-ups
-            parts.append(f"{'' if self.since is not None else '+'}{p}{day_column} <= ?")
+            parts.append(f"{'' if self.since is not None and day_index else '+'}{p}{day_column} <= ?")
             params.append(self.until.isoformat())
         if self.vendors:
             parts.append(f"{p}vendor IN ({', '.join('?' for _ in self.vendors)})")
@@ -175,19 +176,98 @@ def _unindexed(keys: Sequence[str]) -> str:
 
 
 class FactSource:
-    """Grouped questions over the fact tables of one index database."""
+    """Grouped questions over the fact tables of one index database.
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    Where the index keeps the monthly roll-ups (`kakotui.store.facts.ROLLUPS`) and a question's
+    period covers whole months (or the days it leaves out of its first and last month hold no
+    facts), the sums come from the roll-ups; otherwise, or with `rollups=False`, from the fact rows.
+    Both give the same figures (tests/reports/test_rollups.py).
+    """
+
+    def __init__(self, db: sqlite3.Connection, *, rollups: bool = True) -> None:
         self.db = db
         db.executescript(FIRST_COMMITS_SCHEMA)
+        self.rollups = rollups and facts.rollups_ready(db)
 
     def _all(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return list(self.db.execute(sql, tuple(params)))
+
+    # -- roll-ups ----------------------------------------------------------------------------
+
+    def _covers(self, scope: Scope, table: str) -> bool:
+        """Whether the months the scope touches hold no facts (dated by `table`.day) outside it."""
+        gaps: list[tuple[str, str]] = []
+        if scope.since is not None and scope.since.day != 1:
+            gaps.append((scope.since.replace(day=1).isoformat(), scope.since.isoformat()))
+        if scope.until is not None:
+            after = scope.until + timedelta(days=1)
+            if after.day != 1:
+                nxt = (after.replace(day=28) + timedelta(days=4)).replace(day=1)
+                gaps.append((after.isoformat(), nxt.isoformat()))
+        return not any(
+            self.db.execute(f"SELECT 1 FROM {table} WHERE day >= ? AND day < ? LIMIT 1", gap).fetchone()
+            for gap in gaps
+        )
+
+    def _rollup(
+        self, table: str, day: str, scope: Scope, by: Sequence[str], responsible: Sequence[str] = ()
+    ) -> tuple[facts.Rollup, str, list[Any], list[str]] | None:
+        """The roll-up that answers a question (its name, WHERE, parameters, key terms), if any."""
+        if not self.rollups:
+            return None
+        needed = {k for k in by if k != "month"}
+        needed |= {"vendor"} if scope.vendors else set()
+        needed |= {"station"} if scope.stations else set()
+        needed |= {"responsible"} if responsible else set()
+        roll = next(
+            (r for r in facts.ROLLUPS if r.source == table and r.day == day and needed <= set(r.keys)),
+            None,
+        )
+        if roll is None:
+            return None
+        # record-dated money is dated by its record's check day: the facts' day column tells
+        if not self._covers(scope, "fact_records" if day == "checked_day" else table):
+            return None
+        parts: list[str] = []
+        params: list[Any] = []
+        # a normal day's month compares with the period's months; another day text as the day itself
+        if scope.since is not None:
+            parts.append("(CASE WHEN length(mday) = 7 THEN mday >= ? ELSE mday >= ? END)")
+            params += [scope.since.isoformat()[:7], scope.since.isoformat()]
+        if scope.until is not None:
+            parts.append("(CASE WHEN length(mday) = 7 THEN mday <= ? ELSE mday <= ? END)")
+            params += [scope.until.isoformat()[:7], scope.until.isoformat()]
+        for column, values in (
+            ("vendor", scope.vendors),
+            ("station", scope.stations),
+            ("responsible", responsible),
+        ):
+            if values:
+                parts.append(f"{column} IN ({', '.join('?' for _ in values)})")
+                params.extend(values)
+        terms = ["substr(mday, 1, 7)" if k == "month" else k for k in by]
+        return roll, " AND ".join(parts) or "1", params, terms
 
     # -- records -----------------------------------------------------------------------------
 
     def stats(self, scope: Scope, by: Sequence[str]) -> list[Stats]:
         keys = _keys(by, _RECORD_KEYS)
+        fast = self._rollup("fact_records", "day", scope, by)
+        if fast is not None:
+            roll, where, params, terms = fast
+            group = ", ".join(terms)
+            rows = self._all(
+                f"SELECT {group + ', ' if terms else ''}sum(n), sum(units), sum(open), sum(closed), "
+                "sum(reshipments), sum(reopened), sum(critical), sum(major), sum(minor), sum(evidence), "
+                f"sum(gapped) FROM {roll.name} WHERE {where}"
+                + (f" GROUP BY {group} ORDER BY {group}" if terms else ""),
+                params,
+            )
+            return [
+                Stats(tuple(str(k) for k in r[: len(by)]), *(int(v or 0) for v in r[len(by) :]))
+                for r in rows
+                if r[len(by)]
+            ]
         where, params = scope.sql()
         select = f"{keys}, " if keys else ""
         group = f" GROUP BY {_unindexed(by)}" if keys else ""
@@ -221,6 +301,30 @@ class FactSource:
 
     def repeats(self, scope: Scope) -> dict[str, int]:
         """Per vendor: records whose SKU (of that vendor) failed before, at any earlier time."""
+        fast = self._rollup("fact_records", "day", scope, ["vendor"])
+        if fast is not None:
+            # records with a check time, less the first of each (vendor, SKU) (its earliest
+            # (checked_s, id); ties all count as first): a look-up per SKU instead of a self-join
+            roll, where, params, _terms = fast
+            dated = dict(
+                self._all(f"SELECT vendor, sum(dated) FROM {roll.name} WHERE {where} GROUP BY vendor", params)
+            )
+            where_r, params_r = scope.sql(alias="r")
+            firsts = dict(
+                self._all(
+                    "WITH m AS MATERIALIZED (SELECT s.vendor, s.sku, (SELECT e.checked_s FROM fact_records e "
+                    "WHERE e.vendor = s.vendor AND e.sku = s.sku AND e.checked_s IS NOT NULL "
+                    "ORDER BY e.checked_s LIMIT 1) AS cs FROM roll_skus s), "
+                    "k AS MATERIALIZED (SELECT m.vendor, m.sku, m.cs, (SELECT min(e.id) FROM fact_records e "
+                    "WHERE e.vendor = m.vendor AND e.sku = m.sku AND e.checked_s = m.cs) AS id FROM m) "
+                    "SELECT vendor, sum(n) FROM (SELECT k.vendor, (SELECT count(*) FROM fact_records r "
+                    "WHERE r.vendor = k.vendor AND r.sku = k.sku AND r.checked_s = k.cs AND r.id = k.id "
+                    f"AND {where_r}) AS n FROM k) GROUP BY vendor",
+                    params_r,
+                )
+            )
+            out = {str(v): int(n or 0) - int(firsts.get(v, 0)) for v, n in dated.items()}
+            return {v: n for v, n in sorted(out.items()) if n}
         where, params = scope.sql(alias="r")
         return {
             str(v): int(n)
@@ -231,6 +335,52 @@ class FactSource:
                 params,
             )
         }
+
+    def middle_durations(self, scope: Scope) -> tuple[dict[str, list[int]], list[int]]:
+        """Days to close (closed_s - checked_s) in seconds: per vendor and over all, the middle value
+        (odd count) or the two middle values (even count) in order, which is all a median needs."""
+        if not self.rollups:
+            per: dict[str, list[int]] = {}
+            every: list[int] = []
+            for vendor, seconds in self.durations(scope, "vendor", "checked_s", "closed_s"):
+                per.setdefault(vendor, []).append(seconds)
+                every.append(seconds)
+            return {v: _middle(sorted(d)) for v, d in per.items()}, _middle(sorted(every))
+        fast = self._rollup("fact_records", "day", scope, ["vendor"])
+        if fast is not None:
+            roll, where, params, _terms = fast
+            counts = self._all(
+                f"SELECT vendor, sum(to_close) FROM {roll.name} WHERE {where} GROUP BY vendor", params
+            )
+        else:
+            where, params = scope.sql()
+            counts = self._all(
+                f"SELECT vendor, count(*) FROM fact_records WHERE {where} "
+                "AND closed_s - checked_s IS NOT NULL GROUP BY +vendor",
+                params,
+            )
+        where, params = scope.sql(day_index=False)
+        out: dict[str, list[int]] = {}
+        for vendor, n in counts:
+            if n:
+                out[str(vendor)] = self._middle_walk(
+                    "fact_records_to_close", f"vendor = ? AND {where}", [vendor, *params], int(n)
+                )
+        total = sum(int(n or 0) for _v, n in counts)
+        return out, self._middle_walk("fact_records_to_close_all", where, params, total)
+
+    def _middle_walk(self, index: str, where: str, params: Sequence[Any], n: int) -> list[int]:
+        if not n:
+            return []
+        return [
+            int(d)
+            for (d,) in self._all(
+                f"SELECT closed_s - checked_s FROM fact_records INDEXED BY {index} "
+                f"WHERE closed_s - checked_s IS NOT NULL AND {where} "
+                "ORDER BY closed_s - checked_s LIMIT ? OFFSET ?",
+                [*params, 2 - n % 2, (n - 1) // 2],
+            )
+        ]
 
     def open_ages(self, scope: Scope, as_of_s: int, as_of_day: str, bounds: Sequence[int]) -> list[int]:
         """Records open at `as_of_s`, counted per age bucket (age in days from the check date)."""
@@ -318,6 +468,20 @@ class FactSource:
         self, table: str, scope: Scope, by: Sequence[str], dated: Dated, responsible: Sequence[str]
     ) -> list[Sums]:
         keys = _keys(by, _MONEY_KEYS)
+        fast = self._rollup(table, "day" if dated == "cost" else "checked_day", scope, by, responsible)
+        if fast is not None:
+            roll, where, params, terms = fast
+            group = ", ".join([*terms, "currency"])
+            rows = self._all(
+                f"SELECT {group}, sum(n), sum(amount), sum(reporting), sum(missing) FROM {roll.name} "
+                f"WHERE {where} GROUP BY {group} ORDER BY {group}",
+                params,
+            )
+            n = len(by)
+            return [
+                Sums(tuple(str(k) for k in r[:n]), str(r[n]), *(int(v or 0) for v in r[n + 1 :]))
+                for r in rows
+            ]
         where, params = scope.sql("day" if dated == "cost" else "checked_day")
         if responsible:
             where += f" AND responsible IN ({', '.join('?' for _ in responsible)})"
@@ -352,7 +516,8 @@ class FactSource:
         if recoveries:
             tables.append(("recoveries", "record_id", ()))
         for table, example, parties in tables:
-            where, params = scope.sql("day" if dated == "cost" else "checked_day")
+            # the partial index of the amounts without a rate finds them: never the day index
+            where, params = scope.sql("day" if dated == "cost" else "checked_day", day_index=False)
             if parties:
                 where += f" AND responsible IN ({', '.join('?' for _ in parties)})"
                 params += list(parties)
@@ -372,8 +537,46 @@ class FactSource:
 
     def outstanding(self, scope: Scope, until_day: str) -> list[Outstanding]:
         """Per vendor and carrier: records whose charged cost exceeds what was recovered, up to a day."""
+        if not self.rollups:
+            return self._outstanding(scope, until_day)
+        # rows (record x party) with nothing after the day: their balances (facts.BALANCES); the
+        # others summed from their cost lines and recoveries as the plain query does
+        where_a, params_a = Scope(vendors=scope.vendors, stations=scope.stations).sql()
+        net = "owed - CASE WHEN kind = 'vendor' AND bknown > 0 THEN back ELSE 0 END"
+        rows = self._all(
+            f"SELECT kind, party, count(*), min(first_day), sum({net}) FROM bal "
+            f"WHERE known > 0 AND +last_day <= ? AND {net} > 0 AND {where_a} GROUP BY kind, party",
+            [until_day, *params_a],
+        )
+        merged = {
+            (str(k), str(p)): Outstanding(str(k), str(p), int(n), str(d), int(b)) for k, p, n, d, b in rows
+        }
+        for o in self._outstanding(scope, until_day, late=True):
+            old = merged.get((o.kind, o.party))
+            merged[(o.kind, o.party)] = (
+                o
+                if old is None
+                else Outstanding(
+                    o.kind,
+                    o.party,
+                    old.records + o.records,
+                    min(old.oldest_day, o.oldest_day),
+                    old.balance_minor + o.balance_minor,
+                )
+            )
+        return [merged[k] for k in sorted(merged)]
+
+    def _outstanding(self, scope: Scope, until_day: str, *, late: bool = False) -> list[Outstanding]:
         where_c, params_c = Scope(vendors=scope.vendors, stations=scope.stations).sql(alias="c")
         where_r, params_r = Scope(vendors=scope.vendors, stations=scope.stations).sql(alias="v")
+        if late:  # only the balance rows with an entry after the day (and a charge up to it)
+            where_c += (
+                " AND (c.path, c.responsible, c.party) IN "
+                "(SELECT path, kind, party FROM bal WHERE last_day > ? AND first_day <= ?)"
+            )
+            params_c += [until_day, until_day]
+            where_r += " AND v.path IN (SELECT path FROM bal WHERE last_day > ? AND first_day <= ? AND +kind = 'vendor')"
+            params_r += [until_day, until_day]
         rows = self._all(
             "WITH a AS (SELECT c.path, c.responsible AS kind, c.party, sum(c.reporting_minor) AS owed, "
             "min(c.day) AS first_day FROM cost_lines c WHERE c.responsible IN ('vendor', 'carrier') "
@@ -403,6 +606,14 @@ class FactSource:
         return "" if row is None or row[0] is None else str(row[0])
 
 
+def _middle(ordered: Sequence[int]) -> list[int]:
+    """The middle value of an ordered list (odd length) or its two middle values (even length)."""
+    if not ordered:
+        return []
+    mid = len(ordered) // 2
+    return [ordered[mid]] if len(ordered) % 2 else [ordered[mid - 1], ordered[mid]]
+
+
 # ---------------------------------------------------------------------------------------------
 # First commits: how soon a QC failure reached the log's history
 
@@ -422,6 +633,8 @@ def scan_first_commits(git: Git, db: sqlite3.Connection, head: str | None) -> in
     db.executescript(FIRST_COMMITS_SCHEMA)
     if head is None:
         return 0
+    if trail.update(git, db, head, build=False):
+        return 0  # the index's commit table keeps first_commits as it goes (kakotui.store.trail)
     seen = _fc_meta(db)
     if seen == head:
         return 0
