@@ -537,7 +537,9 @@ def peers(work: Path, repeat: int) -> dict[str, Any]:
         currency = log.config.reporting_currency
         with journal.open("w", encoding="utf-8") as fh:
             for r in rows:
-                rid, status, day, vendor, _sku, code, minor, *_ = tuple(r)
+                rid, status, day, vendor, code, minor = (
+                    r[c] for c in ("id", "status", "checked_date", "vendor", "failure_code", "cost_minor")
+                )
                 if not minor or not day:
                     continue
                 fh.write(
@@ -581,9 +583,10 @@ def measure(
     save_count: int,
     commits: int | None = None,
     reuse: bool = False,
+    heavy_repeat: int | None = None,
     checkpoint: Callable[[dict[str, Any]], None] = lambda fig: None,
 ) -> dict[str, Any]:
-    heavy = max(1, min(repeat, 3 if n >= 50_000 else repeat))
+    heavy = heavy_repeat or max(1, min(repeat, 3 if n >= 50_000 else repeat))
     fig: dict[str, Any] = {"n": n}
     t0 = time.perf_counter()
     source = generate.build(n, commits=commits, say=say)
@@ -796,6 +799,11 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         lines.append("")
     lines += ["## Machine and versions", ""]
     lines += [f"- {k}: {v}" for k, v in results["machine"].items()]
+    lines += [
+        "",
+        "More: docs/PERFORMANCE-history.md (log, blame, the commit table), docs/PERFORMANCE-reports.md",
+        "(each report, all time and one month), docs/PERFORMANCE-import.md (spreadsheet import at 100k).",
+    ]
     lines += ["", "## What was done to reach these figures", ""]
     lines += NOTES
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -849,6 +857,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--commits", type=int, default=None, help="commits of each log (default: N)")
     parser.add_argument("--reuse", action="store_true", help="reuse bench/.cache/work-N (no clone figure)")
     parser.add_argument(
+        "--heavy-repeat", type=int, default=None, help="runs of index build and catch-up (default: up to 3)"
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="smoke run: one repeat, 3 saves, N/10 commits, no tmux, no peers"
     )
     parser.add_argument("--md", type=Path, default=ROOT / "docs" / "PERFORMANCE.md")
@@ -886,6 +897,7 @@ def main(argv: list[str] | None = None) -> int:
                     save_count=args.saves,
                     commits=commits,
                     reuse=args.reuse,
+                    heavy_repeat=args.heavy_repeat,
                     checkpoint=checkpoint,
                 )
             )

@@ -20,6 +20,7 @@ from typing import Any
 
 from kakotui.core.config import Config
 from kakotui.core.record import summarize
+from kakotui.store import facts
 from kakotui.store.gitrepo import Git, Identity, blob_sha, repo_lock
 from kakotui.store.index import SUMMARY_COLUMNS
 
@@ -33,25 +34,26 @@ class Conflict(Exception):
     """A file changed (or appeared) since the import was planned; nothing was written."""
 
 
-def _write(path: Path, data: bytes, *, new: bool = False) -> None:
-    """Write `path` whole: a new file directly (it did not exist: no reader can see a mix), an
+def _write(file: str | Path, data: bytes, *, new: bool = False) -> None:
+    """Write `file` whole: a new file directly (it did not exist: no reader can see a mix), an
     existing one through a temporary name and a rename."""
-    if new:
+    if new:  # strings, not Path objects: this runs once per imported record, in threads sharing the GIL
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+            fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+            os.makedirs(os.path.dirname(file), exist_ok=True)
+            fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
         except BaseException:
             os.close(fd)
-            path.unlink(missing_ok=True)
+            Path(file).unlink(missing_ok=True)
             raise
         os.close(fd)
         return
+    path = Path(file)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
@@ -83,19 +85,22 @@ def commit_many(
     `Conflict` or `GitError`; in both cases no file is left changed and HEAD has not moved.
     """
     root = git.root
+    base = os.fspath(root)
     with repo_lock(git.git_dir):
         originals: dict[str, bytes | None] = {}
         for path in files:
-            file = root / path
             want = expected.get(path)
+            if want is None:
+                # lexists: a file, a folder or a symlink (even a dangling one); one lstat, no Path objects
+                if os.path.lexists(os.path.join(base, path)):
+                    raise Conflict(f"{path} was created by someone else since the import was planned")
+                originals[path] = None
+                continue
             try:
-                current: bytes | None = file.read_bytes() if want is not None else None
+                current: bytes | None = (root / path).read_bytes()
             except FileNotFoundError:
                 current = None
-            if want is None:
-                if file.exists() or file.is_symlink():
-                    raise Conflict(f"{path} was created by someone else since the import was planned")
-            elif current is None or blob_sha(current) != want:
+            if current is None or blob_sha(current) != want:
                 raise Conflict(f"{path} was changed by someone else since the import was planned")
             originals[path] = current
         old_head = git.head()
@@ -122,21 +127,21 @@ def _write_all(
 ) -> None:
     """Write every file, several at a time (creating a file costs ~1 ms of waiting on this disk)."""
     total = len(files)
+    base = os.fspath(root)
 
     def some(items: list[tuple[str, bytes]]) -> list[str]:
         done: list[str] = []
         try:
             for path, data in items:
-                _write(root / path, data, new=originals.get(path) is None)
+                _write(os.path.join(base, path), data, new=originals.get(path) is None)
                 done.append(path)
         except BaseException as exc:
             exc.add_note("\0".join(done))  # what this batch wrote before failing, to restore it
             raise
         return done
 
-    folders = {(root / path).parent for path in files}
-    for folder in sorted(folders):
-        folder.mkdir(parents=True, exist_ok=True)
+    for folder in sorted({os.path.dirname(os.path.join(base, path)) for path in files}):
+        os.makedirs(folder, exist_ok=True)
     failure: BaseException | None = None
     items = list(files.items())
     batches = [items[i : i + 250] for i in range(0, total, 250)]
@@ -183,7 +188,9 @@ def _prune(folder: Path, root: Path) -> None:
 
 
 def index_row(path: str, data: bytes, record: dict[str, Any], config: Config) -> tuple[Any, ...]:
-    """The index row of a valid record, in `kakotui.store.index.COLUMNS` order, without re-reading it."""
+    """The index row of a valid record, in `kakotui.store.index.COLUMNS` order, without re-reading it,
+    followed by its report facts (`facts.child_rows`) as one extra cell: `Index._upsert` writes those
+    as they are instead of parsing the row's JSON again and computing them in the saving process."""
     summary = summarize(record, config)
     return (
         path,
@@ -193,4 +200,5 @@ def index_row(path: str, data: bytes, record: dict[str, Any], config: Config) ->
         "[]",
         0,
         json.dumps(record, ensure_ascii=False),
+        facts.child_rows(path, record, config, valid=True, worktree=False),
     )

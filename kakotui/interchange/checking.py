@@ -1,8 +1,8 @@
 """Checking many records at once: schema + rules for each, across two processes when there are many.
 
-The workers also render each valid record (canonical text and index row), so a large import parses,
-validates and writes each record once. Records may come from a generator: the workers start on the
-first ones while the rest are still being built.
+The workers also render each valid record (canonical text, index row and report facts), so a large
+import parses, validates and writes each record once. Records may come from a generator: the workers
+start on the first ones while the rest are still being built.
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ __all__ = ["Verdict", "check_records", "validate_many"]
 Progress = Callable[[int, int], None]
 
 _WORKER: dict[str, Any] = {}
+POOL_MIN = 3000
+"""Fewer records than this are checked in this process (starting the pool costs more than it saves)."""
+CHUNK = 250
+"""Records per batch sent to a worker process."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ def check_records(
         batch_ids = [str(record.get("id")) for record, _path in items]
     # Records of the same batch may refer to each other (`related`): they exist once it is saved.
     known_ids = known_ids | frozenset(batch_ids)
-    if total < 3000 or workers < 2:
+    if total < POOL_MIN or workers < 2:
         out: list[Verdict] = []
         for n, (record, path) in enumerate(items, start=1):
             out.append(_verdict(record, path, schemas, config, known_ids, render))
@@ -97,7 +101,7 @@ def check_records(
         batch: list[tuple[dict[str, Any], str]] = []
         for item in items:
             batch.append(item)
-            if len(batch) == 250:
+            if len(batch) == CHUNK:
                 yield batch, render
                 batch = []
         if batch:

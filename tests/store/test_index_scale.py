@@ -102,3 +102,13 @@ def test_a_save_runs_four_git_processes_and_the_index_learns_the_parent(
         assert calls == []  # the station is read from git config only when the config file changed
         log.set_station("SZ1")
         assert log.station == "SZ1"
+
+
+def test_a_rebuild_leaves_no_wal_behind_for_the_next_open_to_read(demo: Path) -> None:
+    wal = demo / ".git" / "kakotui" / "index.sqlite-wal"
+    with ExceptionLog(demo) as log:
+        log.rebuild_index()
+        # the WAL is folded into the database and truncated, not left at the size of the rebuild
+        assert wal.stat().st_size == 0
+        assert log.index.db.execute("PRAGMA journal_size_limit").fetchone()[0] == 64 * 1024 * 1024
+        assert len(log.records("")) > 40
