@@ -164,9 +164,19 @@ def main() -> None:
     log.refresh()
     refresh_ms = (time.perf_counter() - t0) * 1000
     log.report("audit", since=MONTH[0], until=MONTH[1], now=NOW)  # first-commit scan (no history here)
+    db = log.index.db
+    if not db.execute("SELECT count(*) FROM first_commits").fetchone()[0]:
+        # the log's one commit added no record: give 98% of the records a first commit 5 minutes
+        # before to 2 hours after their check (deterministic), so the audit's logging delays and
+        # its per-inspector medians are measured as a real history would make them
+        with db:
+            db.execute(
+                "INSERT INTO first_commits(path, at_s, sha) SELECT path, checked_s + (rowid * 7919) % 7500 - 300, "
+                "'synthetic' FROM fact_records WHERE checked_s IS NOT NULL AND rowid % 50 <> 0"
+            )
     counts = {
-        t: log.index.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-        for t in ("records", "fact_records", "cost_lines", "recoveries")
+        t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        for t in ("records", "fact_records", "cost_lines", "recoveries", "first_commits")
     }
     rows: list[tuple[str, str, float, float]] = []
     for name in REPORTS:
@@ -232,7 +242,7 @@ def write_doc(
     hledger: str | None,
     machine: tuple[float, str],
 ) -> None:
-    worst = max(r[2] + r[3] for r in rows)
+    worst = max(r[2] + r[3] for r in rows if r[0] != "meeting")
     lines = [
         "# Reports at 100,000 records",
         "",
@@ -242,7 +252,10 @@ def write_doc(
         "",
         f"Index: {counts['records']:,} records; facts: {counts['fact_records']:,} record rows, "
         f"{counts['cost_lines']:,} cost lines, {counts['recoveries']:,} recoveries "
-        f"(generated {START} to {END}). `refresh()` with nothing to catch up: {refresh_ms:.0f} ms.",
+        f"(generated {START} to {END}); {counts['first_commits']:,} first commits (synthetic: the bench "
+        "log's history adds no record file, so the bench gives 98% of the records a first commit 5 minutes "
+        "before to 2 hours after their check, for the audit's logging delays). "
+        f"`refresh()` with nothing to catch up: {refresh_ms:.0f} ms.",
         "",
         f"Machine state during the run: load average {machine[1]} on 2 cores; the calibration loop "
         f"`sum(range(10**7))` took {machine[0]:.0f} ms (about 200 ms on an idle core), so the figures "
@@ -254,13 +267,20 @@ def write_doc(
     for name, label, c, r in rows:
         lines.append(f"| {name} | {label} | {c:.1f} | {r:.1f} | {c + r:.1f} |")
     target = "meets" if worst <= 200 else "misses"
-    over = sorted({f"{name} ({label})" for name, label, c, r in rows if c + r > 200})
+    over = sorted({f"{name} ({label})" for name, label, c, r in rows if c + r > 200 and name != "meeting"})
+    meetings = []
+    for name, label, c, r in rows:
+        if name == "meeting":
+            parts = sum(c2 + r2 for n2, l2, c2, r2 in rows if l2 == label and n2 != "meeting")
+            verdict = "within" if c + r <= parts else "over"
+            meetings.append(f"{label} {c + r:.0f} ms against {parts:.0f} ms ({verdict})")
     lines += [
         "",
-        f"Target: every report at most 200 ms from a warm index. Slowest report + render: {worst:.0f} ms "
-        f"({target} the target). `meeting` computes all five reports, so it is held to the sum, not to 200 ms.",
+        f"Target: every report at most 200 ms from a warm index. Slowest report + render (meeting aside): "
+        f"{worst:.0f} ms ({target} the target). `meeting` computes all five reports, so it is held to the "
+        "sum of theirs, not to 200 ms: " + ("; ".join(meetings) or "not measured") + ".",
         "",
-        "Over 200 ms in this run: " + (", ".join(over) if over else "none") + ".",
+        "Over 200 ms in this run (meeting aside): " + (", ".join(over) if over else "none") + ".",
         "",
         "What makes it fast: the index keeps normalized fact tables beside `records` "
         "(`kakotui/store/facts.py`: one row per record with stage times as epoch seconds, one per cost "
@@ -280,16 +300,31 @@ def write_doc(
         "- medians of days to close walk an expression index on `closed_s - checked_s` to the middle "
         "entry (per vendor and overall) instead of fetching every duration; repeats are the dated "
         "records less the first of each (vendor, SKU), one index look-up per SKU instead of a self-join;",
-        "- the missing-FX-rate check reads the partial index of amounts without a rate, never the day index.",
+        "- the missing-FX-rate check reads the partial index of amounts without a rate, never the day index;",
+        "- the audit: per stage, each record's SLA class as of a moment after all its times (not judged, "
+        "not done, or the days the stage took) rolled up per month x vendor x station x days "
+        "(`roll_sla_*`), corrected by the few records whose class differs as of the report's moment "
+        "(checked or done after it, or not done with the deadline not passed), read from covering "
+        "indexes on each stage time; gap counts and activity per inspector from `roll_audit`; open "
+        "records by age from the closed-time index; the drill-down ids by an id-ordered walk of a "
+        "covering index that stops at the limit; logging delays (QC check to first commit) kept per "
+        "record in `fact_delays` by triggers on the facts and on `first_commits`, counted by their "
+        "roll-up (`roll_delays`) and medians and 90th percentiles by index walks to the entries "
+        "(per station, per inspector, overall).",
         "",
         "What they cost: the triggers add about 1.3 CPU-s per 10k records to an index build's writes and "
         "1.2 CPU-s per 10k to deleting them (a rebuild deletes every row first), about 13 + 12 s at 100k "
         "(measured 2026-11-26 at load 3-4, /tmp script timing `Index._upsert` with and without them); an "
-        "index made before the roll-ups fills them once when first opened (`facts.ensure`, 4.5 s at 100k).",
+        "index made before the roll-ups fills them once when first opened (`facts.ensure`, 4.5 s at 100k). "
+        "The audit's roll-ups, `fact_delays` and six covering indexes (2026-11-26, load 2-3, same method "
+        "at 10k records, two runs each): deleting 1.8-2.1 CPU-s per 10k instead of 1.5-1.7, writing "
+        "3.5-4.9 instead of 4.3-4.5 (within the noise); the first open after them fills them in 4.7 s at "
+        "100k (8.2 s with 98k first commits).",
         "",
         "`tests/reports/test_rollups.py` computes every report with and without the roll-ups (periods, "
-        "filters, `--at` revisions) and checks they are identical, and that the roll-ups kept through "
-        "incremental writes and deletes equal a rebuild's.",
+        "filters, `--at` revisions; the audit and the meeting also as of several moments, with several "
+        "SLA settings and with first commits) and checks they are identical, and that the roll-ups and "
+        "`fact_delays` kept through incremental writes and deletes equal a rebuild's.",
         "",
     ]
     before = _section(DOC, "## Before the roll-ups")  # hand-written: kept from run to run

@@ -9,7 +9,6 @@ left out of SLAs.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -24,10 +23,9 @@ from kakotui.reports.model import (
     Report,
     median,
     percent,
-    quantile,
 )
 from kakotui.store.facts import GAPS
-from kakotui.store.reportdata import FactSource
+from kakotui.store.reportdata import Delays, FactSource, LoggingDelays
 
 __all__ = ["AGE_BOUNDS", "STAGES", "build"]
 
@@ -89,11 +87,11 @@ def build(source: FactSource, filters: Filters, ctx: Context) -> Report:
     missing = [s for s, _, _ in STAGES if s not in sla_days]
     if missing:
         notes.append(f"No SLA configured for: {', '.join(missing)}.")
-    delays, never = source.logging_delays(scope)
+    delays = source.logging(scope)
     parts = (
         _aging(source, filters, ctx, as_of_s, as_of_day),
         _gaps(source, filters),
-        _logging(delays, never, filters),
+        _logging(delays, filters),
         _inspectors(source, filters, delays),
     )
     unreadable = source.unreadable()
@@ -175,20 +173,19 @@ def _gaps(source: FactSource, filters: Filters) -> Report:
     )
 
 
-def _logging(delays: list[tuple[str, str, int]], never: int, filters: Filters) -> Report:
-    per_station: dict[str, list[int]] = defaultdict(list)
-    for station, _inspector, seconds in delays:
-        per_station[station].append(seconds)
+def _logging(delays: LoggingDelays, filters: Filters) -> Report:
+    per_station = delays.per_station
+    never = delays.never
 
-    def row(name: str, values: list[int]) -> tuple[Cell, ...]:
+    def row(name: str, d: Delays) -> tuple[Cell, ...]:
         return (
             name,
-            len(values),
-            _minutes(median(values)),
-            _minutes(quantile(values, Decimal("0.9"))),
-            percent(sum(1 for v in values if v <= 3600), len(values)),
-            sum(1 for v in values if v > 86400),
-            sum(1 for v in values if v < 0),
+            d.records,
+            _minutes(median(d.middle)),
+            _minutes(d.p90),
+            percent(d.within_hour, d.records),
+            d.over_day,
+            d.before_check,
         )
 
     rows = [row(s, per_station[s]) for s in sorted(per_station)]
@@ -214,18 +211,16 @@ def _logging(delays: list[tuple[str, str, int]], never: int, filters: Filters) -
             Column("before_check", "commit before check", "count", None),
         ),
         tuple(rows),
-        row("total", [d for _, _, d in delays]) if delays else None,
+        row("total", delays.total) if delays.total is not None else None,
         tuple(notes),
         tuple(drills),
     )
 
 
-def _inspectors(source: FactSource, filters: Filters, delays: list[tuple[str, str, int]]) -> Report:
+def _inspectors(source: FactSource, filters: Filters, delays: LoggingDelays) -> Report:
     scope = scope_of(filters)
     stats = sorted(source.stats(scope, ["inspector"]), key=lambda s: (-s.records, s.key[0]))
-    per: dict[str, list[int]] = defaultdict(list)
-    for _station, inspector, seconds in delays:
-        per[inspector].append(seconds)
+    per = delays.inspector_middles
     rows: list[tuple[Cell, ...]] = []
     drills: list[Drill | None] = []
     for s in stats:
@@ -237,7 +232,7 @@ def _inspectors(source: FactSource, filters: Filters, delays: list[tuple[str, st
                 s.critical,
                 percent(s.with_evidence, s.records),
                 s.with_gaps,
-                _minutes(median(per.get(name, []))),
+                _minutes(median(per.get(name, ()))),
             )
         )
         query = join(term("inspector", name), filters.query_terms())

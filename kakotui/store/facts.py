@@ -36,14 +36,17 @@ from typing import Any
 from kakotui.core.config import Config
 from kakotui.core.money import Money, MoneyError, convert, to_minor
 from kakotui.core.record import parse_time, status_of
+from kakotui.store.trail import FIRST_COMMITS_SCHEMA
 
 __all__ = [
     "COST_COLUMNS",
     "GAPS",
+    "GAP_COLUMNS",
     "RECORD_COLUMNS",
     "RECOVERY_COLUMNS",
     "ROLLUPS",
     "SCHEMA",
+    "SLA_ROLLUPS",
     "FactRows",
     "Rollup",
     "child_rows",
@@ -162,6 +165,28 @@ SCHEMA = "\n".join(
         "ON fact_records(vendor, (closed_s - checked_s), day, station);",
         "CREATE INDEX IF NOT EXISTS fact_records_to_close_all "
         "ON fact_records((closed_s - checked_s), day, station, vendor);",
+        # the audit (kakotui.reports.audit): records whose SLA class as of a moment differs from the
+        # class the roll-ups keep (a stage time or deadline after it), open records, id-ordered walks
+        "CREATE INDEX IF NOT EXISTS fact_records_sla_checked_s ON fact_records(checked_s, final_status, "
+        "decision, day, vendor, station, decided_s, first_reship_s, closed_s);",
+        *(
+            f"CREATE INDEX IF NOT EXISTS fact_records_sla_{column} "
+            f"ON fact_records({column}, checked_s, final_status, decision, day, vendor, station);"
+            for column in ("decided_s", "first_reship_s", "closed_s")
+        ),
+        "CREATE INDEX IF NOT EXISTS fact_records_by_id ON fact_records(id, day, vendor, station, "
+        "final_status, decision, checked_s, decided_s, first_reship_s, closed_s);",
+        "CREATE INDEX IF NOT EXISTS fact_records_gapped "
+        "ON fact_records(id, day, vendor, station, gaps) WHERE gaps <> '';",
+        # the audit's logging delays: per record with a check time and a first commit, the seconds
+        # from the check to that commit (kept by triggers on both tables, ROLLUP_SCHEMA), in order
+        # per station, per inspector and overall (a median is a walk to the middle entry)
+        FIRST_COMMITS_SCHEMA,
+        "CREATE TABLE IF NOT EXISTS fact_delays (path TEXT PRIMARY KEY, day TEXT, vendor TEXT, station TEXT, "
+        "inspector TEXT, delay INTEGER NOT NULL);",
+        "CREATE INDEX IF NOT EXISTS fact_delays_station ON fact_delays(station, delay, day, vendor);",
+        "CREATE INDEX IF NOT EXISTS fact_delays_inspector ON fact_delays(inspector, delay, day, vendor, station);",
+        "CREATE INDEX IF NOT EXISTS fact_delays_all ON fact_delays(delay, day, vendor, station);",
         "CREATE INDEX IF NOT EXISTS cost_lines_path ON cost_lines(path);",
         "CREATE INDEX IF NOT EXISTS cost_lines_day ON cost_lines(day);",
         "CREATE INDEX IF NOT EXISTS recoveries_path ON recoveries(path);",
@@ -187,6 +212,7 @@ class Rollup:
     day: str | None
     keys: tuple[str, ...]
     values: tuple[tuple[str, str], ...]  # (column, SQL expression over the fact row `{r}`)
+    computed: tuple[tuple[str, str], ...] = ()  # more keys: (column, non-NULL SQL expression over `{r}`)
 
     def month(self, r: str) -> str:
         col = f"coalesce({r}.{self.day}, '')"
@@ -194,11 +220,15 @@ class Rollup:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return (("mday",) if self.day else ()) + self.keys
+        return (("mday",) if self.day else ()) + self.keys + tuple(c for c, _ in self.computed)
 
     def exprs(self, r: str) -> list[str]:
         # keys are never NULL (the fact rows hold strings); coalesce keeps the triggers' matches exact
-        return ([self.month(r)] if self.day else []) + [f"coalesce({r}.{k}, '')" for k in self.keys]
+        return (
+            ([self.month(r)] if self.day else [])
+            + [f"coalesce({r}.{k}, '')" for k in self.keys]
+            + [e.format(r=r) for _, e in self.computed]
+        )
 
 
 _ISO_DAY = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
@@ -223,8 +253,76 @@ _MONEY_VALUES = (
     ("reporting", "coalesce({r}.reporting_minor, 0)"),
     ("missing", "{r}.reporting_minor IS NULL"),
 )
+
+
+def _sla_bucket(column: str, reship: bool = False) -> str:
+    """A stage's SLA class as the roll-ups keep it (as of a moment after every time of the record):
+    'x' not judged (void, no check time, reship stage without a reshipment decision), 'open' not
+    done, else the days the stage took, rounded up (0 for none or less): on time when <= the SLA days."""
+    applies = "{r}.final_status <> 'void' AND {r}.checked_s IS NOT NULL"
+    if reship:
+        applies += " AND {r}.decision = 'reship'"
+    elapsed = f"{{r}}.{column} - {{r}}.checked_s"
+    return (
+        f"CASE WHEN NOT coalesce({applies}, 0) THEN 'x' WHEN {{r}}.{column} IS NULL THEN 'open' "
+        f"WHEN {elapsed} <= 0 THEN '0' ELSE CAST(({elapsed} + 86399) / 86400 AS TEXT) END"
+    )
+
+
+SLA_ROLLUPS = {
+    "decide": "roll_sla_decide",
+    "reship": "roll_sla_reship",
+    "close": "roll_sla_close",
+}
+"""The audit's SLA classes per stage (`_sla_bucket`), per month x vendor x station x days taken."""
+GAP_COLUMNS = {
+    code: f"gap{i}"
+    for i, code in enumerate(
+        (
+            "invalid",
+            "no-evidence",
+            "no-description",
+            "no-reason",
+            "vendor-not-contacted",
+            "vendor-unanswered",
+        )
+    )
+}
+"""The column of `roll_audit` that counts the records with each data gap (the codes of GAPS)."""
+_GAP_VALUES = tuple(
+    (column, f"instr(' ' || coalesce({{r}}.gaps, '') || ' ', ' {code} ') > 0")
+    for code, column in GAP_COLUMNS.items()
+)
 ROLLUPS = (
     Rollup("roll_records", "fact_records", "day", ("week", "vendor", "station", "category"), _RECORD_VALUES),
+    # per inspector (the audit's activity table), with the count of each data gap (GAPS, in order)
+    Rollup(
+        "roll_audit", "fact_records", "day", ("vendor", "station", "inspector"), _RECORD_VALUES + _GAP_VALUES
+    ),
+    Rollup(
+        "roll_sla_decide",
+        "fact_records",
+        "day",
+        ("vendor", "station"),
+        (("n", "1"),),
+        (("b", _sla_bucket("decided_s")),),
+    ),
+    Rollup(
+        "roll_sla_reship",
+        "fact_records",
+        "day",
+        ("vendor", "station"),
+        (("n", "1"),),
+        (("b", _sla_bucket("first_reship_s", reship=True)),),
+    ),
+    Rollup(
+        "roll_sla_close",
+        "fact_records",
+        "day",
+        ("vendor", "station"),
+        (("n", "1"),),
+        (("b", _sla_bucket("closed_s")),),
+    ),
     Rollup("roll_skus", "fact_records", None, ("vendor", "sku"), (("n", "1"),)),
     Rollup(
         "roll_costs_checked",
@@ -248,6 +346,18 @@ ROLLUPS = (
         _MONEY_VALUES,
     ),
     Rollup("roll_recoveries", "recoveries", "day", ("vendor", "station", "currency"), _MONEY_VALUES),
+    Rollup(
+        "roll_delays",
+        "fact_delays",
+        "day",
+        ("vendor", "station", "inspector"),
+        (
+            ("n", "1"),
+            ("within_hour", "{r}.delay <= 3600"),
+            ("over_day", "{r}.delay > 86400"),
+            ("before_check", "{r}.delay < 0"),
+        ),
+    ),
     Rollup(
         "roll_recoveries_checked",
         "recoveries",
@@ -353,7 +463,39 @@ _BALANCES_FILL = (f"INSERT INTO bal {_BAL_SELECT} GROUP BY c.path, c.responsible
 """Per-record balances (`bal`): a reconcile's records owing, as of a day on or after every entry of
 a record's row, are these totals; only the rows with a later entry are summed from their lines."""
 
-_EXTRA_DDL = list(BALANCES)
+_DELAY_OF = (
+    "INSERT INTO fact_delays(path, day, vendor, station, inspector, delay) SELECT {path}, {f}.day, {f}.vendor, "
+    "{f}.station, {f}.inspector, {c}.at_s - {f}.checked_s FROM {table} WHERE {where} AND {f}.checked_s IS NOT NULL"
+)
+DELAYS = (
+    "CREATE TRIGGER IF NOT EXISTS fact_delays_fc_add AFTER INSERT ON first_commits BEGIN "
+    "DELETE FROM fact_delays WHERE path = new.path; "
+    + _DELAY_OF.format(path="new.path", f="f", c="new", table="fact_records f", where="f.path = new.path")
+    + "; END;",
+    "CREATE TRIGGER IF NOT EXISTS fact_delays_fc_upd AFTER UPDATE ON first_commits BEGIN "
+    "DELETE FROM fact_delays WHERE path = old.path; "
+    + _DELAY_OF.format(path="new.path", f="f", c="new", table="fact_records f", where="f.path = new.path")
+    + "; END;",
+    "CREATE TRIGGER IF NOT EXISTS fact_delays_fc_sub AFTER DELETE ON first_commits BEGIN "
+    "DELETE FROM fact_delays WHERE path = old.path; END;",
+    "CREATE TRIGGER IF NOT EXISTS fact_delays_fr_add AFTER INSERT ON fact_records BEGIN "
+    "DELETE FROM fact_delays WHERE path = new.path; "
+    + _DELAY_OF.format(path="new.path", f="new", c="c", table="first_commits c", where="c.path = new.path")
+    + "; END;",
+    "CREATE TRIGGER IF NOT EXISTS fact_delays_fr_sub AFTER DELETE ON fact_records BEGIN "
+    "DELETE FROM fact_delays WHERE path = old.path; END;",
+)
+DELAY_TRIGGERS = (
+    "fact_delays_fc_add",
+    "fact_delays_fc_upd",
+    "fact_delays_fc_sub",
+    "fact_delays_fr_add",
+    "fact_delays_fr_sub",
+)
+_DELAYS_FILL = _DELAY_OF.format(
+    path="f.path", f="f", c="c", table="fact_records f JOIN first_commits c ON c.path = f.path", where="1"
+)
+_EXTRA_DDL = [*BALANCES, *DELAYS]
 ROLLUP_SCHEMA = "\n".join([*(line for roll in ROLLUPS for line in _rollup_ddl(roll)), *_EXTRA_DDL])
 ROLLUP_KEY = hashlib.sha256(ROLLUP_SCHEMA.encode()).hexdigest()[:16]
 """Stored in meta (`rollups`): roll-ups of another shape are dropped and filled again."""
@@ -377,6 +519,10 @@ def _ensure_rollups(db: sqlite3.Connection) -> None:
             db.execute(f"DROP TRIGGER IF EXISTS {name}_add")
             db.execute(f"DROP TRIGGER IF EXISTS {name}_sub")
             db.execute(f"DROP TABLE IF EXISTS {name}")
+        for name in DELAY_TRIGGERS:
+            db.execute(f"DROP TRIGGER IF EXISTS {name}")
+        db.execute("DELETE FROM fact_delays")
+        db.execute(_DELAYS_FILL)
         for roll in ROLLUPS:
             for statement in _rollup_ddl(roll):
                 db.execute(statement)

@@ -31,7 +31,9 @@ from kakotui.store.index import INDEX_FORMAT, PREFIX, Index, Progress
 __all__ = [
     "FIRST_COMMITS_SCHEMA",
     "AtRevision",
+    "Delays",
     "FactSource",
+    "LoggingDelays",
     "MissingRate",
     "OpenedFacts",
     "Outstanding",
@@ -163,6 +165,40 @@ class SlaCounts:
     breached_ids: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Delays:
+    """Seconds from the QC check to the first commit over a group of records."""
+
+    records: int
+    middle: tuple[int, ...]  # the middle value (odd count) or the two middle values, in order
+    p90: int | None  # the nearest-rank 90th percentile
+    within_hour: int  # at most 3600
+    over_day: int  # more than 86400
+    before_check: int  # negative
+
+
+@dataclass(frozen=True)
+class LoggingDelays:
+    per_station: dict[str, Delays]
+    total: Delays | None
+    inspector_middles: dict[str, tuple[int, ...]]  # per inspector with delays: its middle value(s)
+    never: int  # records in scope without a commit
+
+
+def _delays(values: list[int]) -> Delays:
+    ordered = sorted(values)
+    n = len(ordered)
+    rank = max(1, -(-9 * n // 10))  # ceil(0.9 n), as kakotui.reports.model.quantile
+    return Delays(
+        n,
+        tuple(_middle(ordered)),
+        ordered[min(rank, n) - 1] if n else None,
+        sum(1 for v in ordered if v <= 3600),
+        sum(1 for v in ordered if v > 86400),
+        sum(1 for v in ordered if v < 0),
+    )
+
+
 def _keys(keys: Sequence[str], allowed: frozenset[str]) -> str:
     for key in keys:
         if key not in allowed:
@@ -210,9 +246,17 @@ class FactSource:
         )
 
     def _rollup(
-        self, table: str, day: str, scope: Scope, by: Sequence[str], responsible: Sequence[str] = ()
+        self,
+        table: str,
+        day: str,
+        scope: Scope,
+        by: Sequence[str],
+        responsible: Sequence[str] = (),
+        *,
+        name: str | None = None,
     ) -> tuple[facts.Rollup, str, list[Any], list[str]] | None:
-        """The roll-up that answers a question (its name, WHERE, parameters, key terms), if any."""
+        """The roll-up that answers a question (its name, WHERE, parameters, key terms), if any;
+        `name` asks for that roll-up only."""
         if not self.rollups:
             return None
         needed = {k for k in by if k != "month"}
@@ -220,7 +264,11 @@ class FactSource:
         needed |= {"station"} if scope.stations else set()
         needed |= {"responsible"} if responsible else set()
         roll = next(
-            (r for r in facts.ROLLUPS if r.source == table and r.day == day and needed <= set(r.keys)),
+            (
+                r
+                for r in facts.ROLLUPS
+                if r.source == table and r.day == day and needed <= set(r.keys) and name in (None, r.name)
+            ),
             None,
         )
         if roll is None:
@@ -386,12 +434,26 @@ class FactSource:
         """Records open at `as_of_s`, counted per age bucket (age in days from the check date)."""
         where, params = scope.sql()
         cases = " ".join(f"WHEN age <= {int(b)} THEN {i}" for i, b in enumerate(bounds))
-        rows = self._all(
-            f"SELECT CASE {cases} ELSE {len(bounds)} END AS bucket, count(*) FROM ("
-            "SELECT CAST(julianday(?) - julianday(day) AS INTEGER) AS age FROM fact_records "
-            f"WHERE {where} AND checked_s <= ? AND (closed_s IS NULL OR closed_s > ?)) GROUP BY bucket",
-            [as_of_day, *params, as_of_s, as_of_s],
-        )
+        if self.rollups:
+            # the open records and those closed after the moment: two ranges of the closed-time index
+            where_i, params_i = scope.sql(day_index=False)
+            part = (
+                "SELECT day FROM fact_records INDEXED BY fact_records_sla_closed_s "
+                f"WHERE {{}} AND +checked_s <= ? AND {where_i}"
+            )
+            rows = self._all(
+                f"SELECT CASE {cases} ELSE {len(bounds)} END AS bucket, count(*) FROM ("
+                "SELECT CAST(julianday(?) - julianday(day) AS INTEGER) AS age FROM ("
+                f"{part.format('closed_s IS NULL')} UNION ALL {part.format('closed_s > ?')})) GROUP BY bucket",
+                [as_of_day, as_of_s, *params_i, as_of_s, as_of_s, *params_i],
+            )
+        else:
+            rows = self._all(
+                f"SELECT CASE {cases} ELSE {len(bounds)} END AS bucket, count(*) FROM ("
+                "SELECT CAST(julianday(?) - julianday(day) AS INTEGER) AS age FROM fact_records "
+                f"WHERE {where} AND checked_s <= ? AND (closed_s IS NULL OR closed_s > ?)) GROUP BY bucket",
+                [as_of_day, *params, as_of_s, as_of_s],
+            )
         counts = [0] * (len(bounds) + 1)
         for bucket, n in rows:
             counts[int(bucket)] = int(n)
@@ -409,6 +471,18 @@ class FactSource:
             applies += " AND decision = 'reship'"
         deadline = f"(checked_s + {int(days) * 86400})"
         done = f"({column} IS NOT NULL AND {column} <= ?)"
+        counts = self._sla_rollup(scope, as_of_s, stage, column, days, applies, deadline, done)
+        if counts is not None:
+            a, on_time, late, overdue, running = counts
+            return SlaCounts(
+                stage,
+                a,
+                on_time,
+                late,
+                overdue,
+                running,
+                self._breached(scope, as_of_s, applies, deadline, done, column, limit),
+            )
         row = self.db.execute(
             f"SELECT count(*), sum({done} AND {column} <= {deadline}), sum({done} AND {column} > {deadline}), "
             f"sum(NOT {done} AND {deadline} < ?), sum(NOT {done} AND {deadline} >= ?) "
@@ -426,7 +500,104 @@ class FactSource:
         a, on_time, late, overdue, running = (int(v or 0) for v in row)
         return SlaCounts(stage, a, on_time, late, overdue, running, tuple(ids))
 
+    def _sla_rollup(
+        self,
+        scope: Scope,
+        as_of_s: int,
+        stage: str,
+        column: str,
+        days: int,
+        applies: str,
+        deadline: str,
+        done: str,
+    ) -> tuple[int, int, int, int, int] | None:
+        """SLA counts from the stage's roll-up (`facts.SLA_ROLLUPS`: each record's class as of a
+        moment after all its times), corrected by the records whose class as of `as_of_s` differs:
+        checked after it, done after it, or not done with the deadline not passed by it."""
+        fast = self._rollup("fact_records", "day", scope, [], name=facts.SLA_ROLLUPS.get(stage))
+        if fast is None:
+            return None
+        roll, where_r, params_r, _terms = fast
+        limit_s = int(days) * 86400
+        counts = [0, 0, 0, 0, 0]  # applicable, on time, late, overdue, running
+
+        def add(bucket: str, n: int) -> None:
+            if bucket == "x":
+                return
+            counts[0] += n
+            if bucket == "open":
+                counts[3] += n
+            elif int(bucket) <= int(days):
+                counts[1] += n
+            else:
+                counts[2] += n
+
+        for bucket, n in self._all(f"SELECT b, sum(n) FROM {roll.name} WHERE {where_r} GROUP BY b", params_r):
+            add(str(bucket), int(n))
+        bucket_expr = dict(roll.computed)["b"].format(r="f")
+        where, params = scope.sql(alias="f", day_index=False)
+        # the records whose class differs, in three disjoint ranges of covering indexes (facts.SCHEMA):
+        # checked after the moment; checked by it and done after it; checked by it, not done, and
+        # the deadline not passed by it (the records without a check time are never judged)
+        flags = (
+            f"{bucket_expr} AS b, coalesce({applies}, 0) AS a, "
+            f"coalesce({applies} AND {done} AND {column} <= {deadline}, 0) AS on_time, "
+            f"coalesce({applies} AND {done} AND {column} > {deadline}, 0) AS late, "
+            f"coalesce({applies} AND NOT {done} AND {deadline} < ?, 0) AS overdue, "
+            f"coalesce({applies} AND NOT {done} AND {deadline} >= ?, 0) AS running"
+        )
+        flag_params = [as_of_s] * 11
+        by_time = f"fact_records_sla_{column}"
+        rows = self._all(
+            "SELECT b, count(*), sum(a), sum(on_time), sum(late), sum(overdue), sum(running) FROM ("
+            f"SELECT {flags} FROM fact_records f INDEXED BY fact_records_sla_checked_s "
+            f"WHERE f.checked_s > ? AND {where} UNION ALL "
+            f"SELECT {flags} FROM fact_records f INDEXED BY {by_time} "
+            f"WHERE f.{column} > ? AND +f.checked_s <= ? AND {where} UNION ALL "
+            f"SELECT {flags} FROM fact_records f INDEXED BY {by_time} "
+            f"WHERE f.{column} IS NULL AND f.checked_s >= ? AND f.checked_s <= ? AND {where}"
+            ") GROUP BY b",
+            [
+                *flag_params,
+                as_of_s,
+                *params,
+                *flag_params,
+                as_of_s,
+                as_of_s,
+                *params,
+                *flag_params,
+                as_of_s - limit_s,
+                as_of_s,
+                *params,
+            ],
+        )
+        for bucket, n, *values in rows:
+            add(str(bucket), -int(n))
+            for i, v in enumerate(values):
+                counts[i] += int(v or 0)
+        return counts[0], counts[1], counts[2], counts[3], counts[4]
+
+    def _breached(
+        self, scope: Scope, as_of_s: int, applies: str, deadline: str, done: str, column: str, limit: int
+    ) -> tuple[str, ...]:
+        """The first breached ids (late or overdue as of `as_of_s`), walking the records in id order."""
+        where, params = scope.sql(day_index=False)
+        return tuple(
+            str(r[0])
+            for r in self._all(
+                f"SELECT id FROM fact_records INDEXED BY fact_records_by_id WHERE {where} AND {applies} AND "
+                f"(({done} AND {column} > {deadline}) OR (NOT {done} AND {deadline} < ?)) ORDER BY id LIMIT ?",
+                [*params, as_of_s, as_of_s, as_of_s, as_of_s, limit + 1],
+            )
+        )
+
     def gaps(self, scope: Scope, codes: Sequence[str]) -> dict[str, int]:
+        fast = self._rollup("fact_records", "day", scope, ["inspector"])
+        if fast is not None and all(c in facts.GAP_COLUMNS for c in codes):
+            roll, where_r, params_r, _terms = fast
+            sums = ", ".join(f"sum({facts.GAP_COLUMNS[c]})" for c in codes)
+            row = self.db.execute(f"SELECT {sums} FROM {roll.name} WHERE {where_r}", params_r).fetchone()
+            return {c: int(v or 0) for c, v in zip(codes, row, strict=True)}
         where, params = scope.sql()
         sums = ", ".join("sum(instr(' ' || gaps || ' ', ?) > 0)" for _ in codes)
         row = self.db.execute(
@@ -435,6 +606,17 @@ class FactSource:
         return {c: int(v or 0) for c, v in zip(codes, row, strict=True)}
 
     def gap_ids(self, scope: Scope, code: str, limit: int = 100) -> list[str]:
+        if self.rollups:
+            # the records with a gap, in id order (a partial index): the walk stops at the limit
+            where, params = scope.sql(day_index=False)
+            return [
+                str(r[0])
+                for r in self._all(
+                    f"SELECT id FROM fact_records INDEXED BY fact_records_gapped WHERE gaps <> '' AND {where} "
+                    "AND instr(' ' || gaps || ' ', ?) > 0 ORDER BY id LIMIT ?",
+                    [*params, f" {code} ", limit + 1],
+                )
+            ]
         where, params = scope.sql()
         return [
             str(r[0])
@@ -447,6 +629,23 @@ class FactSource:
     def logging_delays(self, scope: Scope) -> tuple[list[tuple[str, str, int]], int]:
         """((station, inspector, first commit - check, in seconds) per record, records never committed)."""
         where, params = scope.sql(alias="f")
+        fast = self._rollup("fact_records", "day", scope, [])
+        if fast is not None:
+            # the records committed, read from the first commits' side (few when the history is not
+            # scanned); the others are the records in scope (roll-up) less these
+            roll, where_r, params_r, _terms = fast
+            total = self.db.execute(f"SELECT sum(n) FROM {roll.name} WHERE {where_r}", params_r).fetchone()[0]
+            join = (
+                "first_commits c CROSS JOIN fact_records f"
+                if scope.since is None
+                else "fact_records f JOIN first_commits c"
+            )
+            joined = self._all(
+                f"SELECT f.station, f.inspector, c.at_s - f.checked_s FROM {join} ON f.path = c.path WHERE {where}",
+                params,
+            )
+            rows = [(str(s), str(i), int(d)) for s, i, d in joined if d is not None]
+            return rows, int(total or 0) - len(joined)
         rows = [
             (str(s), str(i), int(d))
             for s, i, d in self._all(
@@ -461,6 +660,104 @@ class FactSource:
             params,
         ).fetchone()[0]
         return rows, int(missing)
+
+    def logging(self, scope: Scope) -> LoggingDelays:
+        """The audit's logging delays summed up per station, overall and (middle values) per inspector."""
+        fast = self._logging_fast(scope)
+        if fast is not None:
+            return fast
+        delays, never = self.logging_delays(scope)
+        per_station: dict[str, list[int]] = {}
+        per_inspector: dict[str, list[int]] = {}
+        for station, inspector, seconds in delays:
+            per_station.setdefault(station, []).append(seconds)
+            per_inspector.setdefault(inspector, []).append(seconds)
+        return LoggingDelays(
+            {s: _delays(v) for s, v in sorted(per_station.items())},
+            _delays([d for _, _, d in delays]) if delays else None,
+            {i: tuple(_middle(sorted(v))) for i, v in sorted(per_inspector.items())},
+            never,
+        )
+
+    def _logging_fast(self, scope: Scope) -> LoggingDelays | None:
+        """From `fact_delays` (kept by triggers, kakotui.store.facts.DELAYS): counts from its roll-up,
+        medians and percentiles by walks of its ordered indexes to the entries they need."""
+        records = self._rollup("fact_records", "day", scope, [])
+        delays = self._rollup("fact_delays", "day", scope, [])
+        if records is None or delays is None:
+            return None
+        triggers = {
+            str(r[0])
+            for r in self.db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'first_commits'"
+            )
+        }
+        if not set(facts.DELAY_TRIGGERS[:3]) <= triggers:
+            return None
+        roll_f, where_f, params_f, _ = records
+        total_records = int(
+            self.db.execute(f"SELECT sum(n) FROM {roll_f.name} WHERE {where_f}", params_f).fetchone()[0] or 0
+        )
+        roll, where_r, params_r, _ = delays
+        where, params = scope.sql(day_index=False)
+        where_c, params_c = scope.sql(alias="f", day_index=False)
+        # committed records without a check time (no delay) are not "never committed" either
+        undated = int(
+            self.db.execute(
+                "SELECT count(*) FROM fact_records f INDEXED BY fact_records_sla_checked_s "
+                f"JOIN first_commits c ON c.path = f.path WHERE f.checked_s IS NULL AND {where_c}",
+                params_c,
+            ).fetchone()[0]
+        )
+
+        def walk(index: str, key: str | None, value: str | None, n: int) -> Delays:
+            cond = f"{key} = ? AND " if key else ""
+            first = [value] if key else []
+            base = f"SELECT delay FROM fact_delays INDEXED BY {index} WHERE {cond}{where}"
+            middle = tuple(
+                int(d)
+                for (d,) in self._all(
+                    f"{base} ORDER BY delay LIMIT ? OFFSET ?", [*first, *params, 2 - n % 2, (n - 1) // 2]
+                )
+            )
+            rank = max(1, -(-9 * n // 10))
+            p90 = self.db.execute(
+                f"{base} ORDER BY delay DESC LIMIT 1 OFFSET ?", [*first, *params, n - min(rank, n)]
+            ).fetchone()
+            return Delays(n, middle, int(p90[0]), 0, 0, 0)
+
+        stations = self._all(
+            f"SELECT station, sum(n), sum(within_hour), sum(over_day), sum(before_check) FROM {roll.name} "
+            f"WHERE {where_r} GROUP BY station ORDER BY station",
+            params_r,
+        )
+        per_station: dict[str, Delays] = {}
+        for station, n, hour, day, before in stations:
+            if n:
+                d = walk("fact_delays_station", "station", station, int(n))
+                per_station[str(station)] = Delays(
+                    d.records, d.middle, d.p90, int(hour), int(day), int(before)
+                )
+        count = sum(d.records for d in per_station.values())
+        total = None
+        if count:
+            d = walk("fact_delays_all", None, None, count)
+            total = Delays(
+                count,
+                d.middle,
+                d.p90,
+                sum(x.within_hour for x in per_station.values()),
+                sum(x.over_day for x in per_station.values()),
+                sum(x.before_check for x in per_station.values()),
+            )
+        inspectors = self._all(
+            f"SELECT inspector, sum(n) FROM {roll.name} WHERE {where_r} GROUP BY inspector ORDER BY inspector",
+            params_r,
+        )
+        middles = {
+            str(i): walk("fact_delays_inspector", "inspector", i, int(n)).middle for i, n in inspectors if n
+        }
+        return LoggingDelays(per_station, total, middles, total_records - count - undated)
 
     # -- money -------------------------------------------------------------------------------
 

@@ -29,11 +29,11 @@ from kakotui.reports.render import render
 from kakotui.store import facts
 from kakotui.store.gitrepo import init_repo
 from kakotui.store.index import SUMMARY_COLUMNS, Index
-from kakotui.store.reportdata import FactSource, OpenedFacts
+from kakotui.store.reportdata import FIRST_COMMITS_SCHEMA, FactSource, OpenedFacts
 
 START, END = date(2026, 1, 1), date(2026, 6, 20)
 NOW = datetime.fromisoformat("2026-06-25T12:00:00+08:00")
-REPORTS = ("scorecard", "costs", "reconcile", "trends")
+REPORTS = ("scorecard", "costs", "reconcile", "trends", "audit")
 
 
 def _rows(records: list[dict[str, Any]], config: Config) -> Iterator[tuple[Any, ...]]:
@@ -134,7 +134,7 @@ def test_trend_variants_equal(built: Index, by: str, group: str) -> None:
 
 
 def _rollup_tables(db: sqlite3.Connection) -> dict[str, list[tuple[Any, ...]]]:
-    names = [r.name for r in facts.ROLLUPS] + ["bal"]
+    names = [r.name for r in facts.ROLLUPS] + ["bal", "fact_delays"]
     return {n: sorted(db.execute(f"SELECT * FROM {n}"), key=repr) for n in names}
 
 
@@ -276,5 +276,135 @@ def test_odd_records_equal(generated: list[dict[str, Any]], tmp_path: Path) -> N
             for since, until in periods:
                 filters = Filters(since, until)
                 assert _outcome(index, name, filters, True) == _outcome(index, name, filters, False)
+    finally:
+        index.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The audit: SLA roll-ups (classes as of a moment after every time) corrected by the records whose
+# class differs as of the report's moment, gap counts and inspectors from `roll_audit`, the open
+# records and the id-ordered drill-downs from covering indexes, logging delays from first commits
+
+
+def _first_commits(index: Index, share: int = 3) -> None:
+    """First commits for most records: delays from before the check to days after it; some none."""
+    rows = []
+    for i, (path, checked) in enumerate(
+        index.db.execute("SELECT path, checked_s FROM fact_records ORDER BY path")
+    ):
+        if i % share == 0 or checked is None:
+            continue
+        delay = [-300, 0, 60, 3599, 3600, 3601, 86400, 86401, 7 * 86400][i % 9] + (i % 97) * 13
+        rows.append((path, int(checked) + delay, "0" * 40))
+    with index.db:
+        index.db.executescript(FIRST_COMMITS_SCHEMA)
+        index.db.execute("DELETE FROM first_commits")
+        index.db.executemany("INSERT INTO first_commits(path, at_s, sha) VALUES (?, ?, ?)", rows)
+
+
+def _audit_both(index: Index, config: Config, name: str, filters: Filters, now: datetime) -> tuple[str, str]:
+    out = []
+    for rollups in (True, False):
+        schema = (packaged_schema_dir() / "volumes.schema.json").read_text("utf-8")
+        opened = OpenedFacts(FactSource(index.db, rollups=rollups), config, "test", True, None, {}, schema)
+        try:
+            report = compute(name, opened, filters, now=now)
+        except Exception as exc:  # a period after the moment: both paths must refuse alike
+            out.append(f"{type(exc).__name__}: {exc}")
+            continue
+        out.append(render(report, "json") + repr(report))
+    return out[0], out[1]
+
+
+AUDIT_MOMENTS = [
+    NOW,
+    datetime.fromisoformat("2026-03-15T09:30:00+08:00"),  # mid-data: many classes not settled yet
+    datetime.fromisoformat("2026-01-01T00:00:00+08:00"),  # before (almost) every record
+    datetime.fromisoformat("2027-06-01T00:00:00+08:00"),  # long after: every class settled
+]
+
+
+@pytest.mark.parametrize(
+    "sla", [{"decide": 1, "reship": 3, "close": 14}, {"decide": 0, "close": 2}, {"reship": 30}]
+)
+def test_audit_equal_across_moments_and_slas(
+    generated: list[dict[str, Any]], tmp_path: Path, sla: Any
+) -> None:
+    index = _index(tmp_path, generated[:900])
+    try:
+        _first_commits(index)
+        data = sample.sample_config()
+        data["sla_days"] = sla
+        config = Config.from_data(data)
+        filters_list = [
+            *(Filters(since, until) for since, until in PERIODS),
+            Filters(vendors=("hx-leather",)),
+            Filters(date(2026, 4, 1), date(2026, 4, 30), stations=("SZ1",)),
+            Filters(None, date(2026, 3, 31), vendors=("nobody",)),
+        ]
+        for now in AUDIT_MOMENTS:
+            for filters in filters_list:
+                for name in ("audit", "meeting"):
+                    fast, slow = _audit_both(index, config, name, filters, now)
+                    assert fast == slow, (name, filters, now)
+        # the logging section is not empty (else it would compare nothing)
+        report = compute("audit", _opened(index.db, config, rollups=True), Filters(), now=NOW)
+        assert report.part("logging").rows and report.part("logging").totals is not None
+    finally:
+        index.close()
+
+
+def test_audit_takes_the_fast_paths(built: Index) -> None:
+    """The SLA, gap and inspector questions of whole months use their roll-ups."""
+    source = FactSource(built.db)
+    scope = _scope(None, END)
+    for stage, name in facts.SLA_ROLLUPS.items():
+        fast = source._rollup("fact_records", "day", scope, [], name=name)
+        assert fast is not None and fast[0].name == name, stage
+    fast = source._rollup("fact_records", "day", scope, ["inspector"])
+    assert fast is not None and fast[0].name == "roll_audit"
+    assert source._logging_fast(scope) is not None
+    assert source._logging_fast(_scope(date(2026, 3, 10), date(2026, 4, 20))) is None  # partial months
+
+
+def test_delays_kept_by_triggers(generated: list[dict[str, Any]], tmp_path: Path) -> None:
+    """`fact_delays` and its roll-up follow every change of first commits and of records."""
+    index = _index(tmp_path, generated[:600])
+    try:
+        _first_commits(index)  # inserted after the records
+        paths = [r[0] for r in index.db.execute("SELECT path FROM fact_records ORDER BY path")]
+        with index.db:
+            # an earlier commit found (the trail's upsert), some forgotten, some added
+            index.db.executemany(
+                "INSERT INTO first_commits(path, at_s, sha) VALUES (?, ?, ?) ON CONFLICT(path) DO UPDATE "
+                "SET at_s = excluded.at_s, sha = excluded.sha WHERE excluded.at_s < first_commits.at_s",
+                [(p, 1767225600 + i, "1" * 40) for i, p in enumerate(paths[::5])],
+            )
+            index.db.executemany("DELETE FROM first_commits WHERE path = ?", [(p,) for p in paths[1::7]])
+        # records edited (facts deleted and written again), some deleted
+        changed = _changed(generated[100:600])
+        with index.db:
+            index.db.executemany(
+                "DELETE FROM records WHERE path = ?",
+                [(RecordId.parse(r["id"]).path,) for r in generated[:100]],
+            )
+            index._upsert(_rows(changed, index.config))
+        kept = sorted(index.db.execute("SELECT * FROM fact_delays"))
+        fresh = sorted(
+            index.db.execute(
+                "SELECT f.path, f.day, f.vendor, f.station, f.inspector, c.at_s - f.checked_s FROM fact_records f "
+                "JOIN first_commits c ON c.path = f.path WHERE f.checked_s IS NOT NULL"
+            )
+        )
+        assert kept == fresh and len(kept) > 300
+        before = _rollup_tables(index.db)
+        index.db.execute("DELETE FROM meta WHERE key = 'rollups'")
+        index.db.commit()
+        facts.ensure(index.db)
+        assert _rollup_tables(index.db) == before
+        for now in AUDIT_MOMENTS[:2]:
+            for since, until in PERIODS:
+                fast, slow = _audit_both(index, index.config, "audit", Filters(since, until), now)
+                assert fast == slow
     finally:
         index.close()
