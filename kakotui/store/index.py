@@ -14,7 +14,7 @@ import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -135,9 +135,6 @@ class Index:
         # A rebuild writes the whole database through the WAL; without a limit the file keeps that size
         # (~600 MB at 100k) and every later open that follows an unclean exit reads all of it (0.3 s).
         self.db.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT}")
-        # SQLite's default page cache is 2 MB: a catch-up or a rebuild then rereads the pages of a
-        # dozen indexes over and over (the cache is memory only used when pages are touched).
-        self.db.execute(f"PRAGMA cache_size=-{_CACHE_KB}")
         self.db.executescript(_SCHEMA)
         self._ids_cache: tuple[tuple[int, int], frozenset[str]] | None = None
         self.workers: int | None = None  # processes that parse a rebuild (None: one per core, at most 4)
@@ -259,6 +256,11 @@ class Index:
             progress(total, total)
 
     def rebuild(self, progress: Progress | None = None) -> CatchUp:
+        """Index every record of HEAD again from its file (then the work tree's edits)."""
+        with self._write_cache():
+            return self._rebuild(progress)
+
+    def _rebuild(self, progress: Progress | None = None) -> CatchUp:
         head = self.git.head()
         with self.db:
             self.db.execute("DELETE FROM records")
@@ -289,6 +291,21 @@ class Index:
 
     def catch_up(self, progress: Progress | None = None) -> CatchUp:
         """Bring the index to HEAD plus the work tree's uncommitted record files."""
+        with self._write_cache():
+            return self._catch_up(progress)
+
+    @contextmanager
+    def _write_cache(self) -> Iterator[None]:
+        """A large page cache while writing: SQLite's default 2 MB makes a catch-up or a rebuild reread
+        the pages of a dozen report indexes over and over. Back to the default afterwards, so that the
+        TUI reading every row does not keep 64 MB of pages."""
+        self.db.execute(f"PRAGMA cache_size=-{_CACHE_KB}")
+        try:
+            yield
+        finally:
+            self.db.execute("PRAGMA cache_size=-2000")
+
+    def _catch_up(self, progress: Progress | None = None) -> CatchUp:
         if self._meta("format") != INDEX_FORMAT or self._meta("config") != self._config_key:
             return self.rebuild(progress)
         stored = self.head

@@ -111,4 +111,6 @@ def test_a_rebuild_leaves_no_wal_behind_for_the_next_open_to_read(demo: Path) ->
         # the WAL is folded into the database and truncated, not left at the size of the rebuild
         assert wal.stat().st_size == 0
         assert log.index.db.execute("PRAGMA journal_size_limit").fetchone()[0] == 64 * 1024 * 1024
+        # the big page cache is for writing only: reading every row (the TUI) keeps SQLite's default
+        assert log.index.db.execute("PRAGMA cache_size").fetchone()[0] == -2000
         assert len(log.records("")) > 40
