@@ -140,6 +140,7 @@ class MainScreen(Screen[None]):
         self._sorted: list[int] = []
         self._mask: bytes | None = None  # per row in load order: 1 when the filter shows it; None: no filter
         self._partial = False  # only the first page is loaded yet
+        self._painted = threading.Event()  # set once the first page is on screen
         self._query = ""
         self._total_counts: dict[str, int] = {}
         self._counts: dict[str, int] = {}
@@ -194,7 +195,24 @@ class MainScreen(Screen[None]):
         self.query_one("#preview").display = False
         self.table.focus()
         self._progress_timer = self.set_interval(0.1, self._show_progress, pause=True)
+        self._show_first_page()
         self.reload()
+
+    def _show_first_page(self) -> None:
+        """The first screenful from the index as it stands, read here so that the first paint shows it
+        (a few ms of SQLite; a worker would cost a paint of the empty list first). The catch-up and the
+        rest of the rows follow in the loading worker; a problem is left for it to report."""
+        app = self.kakotui
+        log = app.exception_log
+        try:
+            with app.log_lock:
+                if not log.index_ready():
+                    return
+                today = app.today()
+                page = log.records("", columns=LISTING_COLUMNS, limit=FIRST_PAGE, today=today)
+        except Exception:
+            return
+        self._first_page(build_list(page, today, log.config.reporting_currency), self._painted)
 
     def fit_columns(self, width: int) -> None:
         """Drop the last columns when the list is narrow (a small terminal, or the preview is open)."""
@@ -297,12 +315,8 @@ class MainScreen(Screen[None]):
 
         try:
             with app.log_lock:
-                if not self._loaded and log.index_ready():
-                    # The first screenful from the index as it stands; the catch-up and the rest follow.
-                    page = log.records("", columns=LISTING_COLUMNS, limit=FIRST_PAGE, today=today)
-                    painted = threading.Event()
-                    app.call_from_thread(self._first_page, build_list(page, today, currency), painted)
-                    painted.wait(2.0)  # the catch-up competes for the CPU: let the screen show first
+                if self._partial:
+                    self._painted.wait(2.0)  # the catch-up competes for the CPU: the first page shows first
                 log.refresh(progress)
                 if worker.is_cancelled:
                     return
