@@ -18,10 +18,12 @@ No textual here.
 from __future__ import annotations
 
 import datetime
+import operator
 import re
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
+from itertools import repeat
 from typing import Any
 
 from kakotui.store import query as q
@@ -278,6 +280,17 @@ class Listing:
                 if v.pattern is not None:
                     tests.append(_glob_test(q._glob_regex(v.pattern)))
             keys = [q._date_value(v, "date", today) for v in values if v.pattern is None]
+        if keys and op in q._COMPARISONS and not tests:
+            # one comparison (the common case: cost>100, since:..., age>7): C-level over the distinct
+            # values, the ones that cannot compare (NULL, not an amount) standing in as never passing
+            column = self.column(col)
+            compare = _OPERATOR[op]
+            never = (float("-inf") if op in (">", ">=") else float("inf")) if kind == "cost" else None
+            if kind == "cost":
+                xs = [x if isinstance(x, int) and not isinstance(x, bool) else never for x in column.values]
+                return column.spread(list(map(compare, xs, repeat(keys[0]))))
+            texts = [x if isinstance(x, str) else None if x is None else str(x) for x in column.values]
+            return column.spread([x is not None and compare(x, keys[0]) for x in texts])
         if keys:
             if op in q._COMPARISONS:
                 key = keys[0]
@@ -325,6 +338,13 @@ class Listing:
 
 
 _NOTHING = object()
+_OPERATOR: dict[str, Callable[[Any, Any], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     ">": lambda a, b: a > b,
     ">=": lambda a, b: a >= b,
