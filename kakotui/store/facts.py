@@ -514,24 +514,40 @@ def _ensure_rollups(db: sqlite3.Connection) -> None:
     if rollups_ready(db):
         db.executescript(ROLLUP_SCHEMA)  # no-op unless something was dropped by hand
         return
-    with db:
-        for name in [*(roll.name for roll in ROLLUPS), "bal", "bal_back", "bal_costs"]:
-            db.execute(f"DROP TRIGGER IF EXISTS {name}_add")
-            db.execute(f"DROP TRIGGER IF EXISTS {name}_sub")
-            db.execute(f"DROP TABLE IF EXISTS {name}")
-        for name in DELAY_TRIGGERS:
-            db.execute(f"DROP TRIGGER IF EXISTS {name}")
-        db.execute("DELETE FROM fact_delays")
-        db.execute(_DELAYS_FILL)
-        for roll in ROLLUPS:
-            for statement in _rollup_ddl(roll):
-                db.execute(statement)
-            db.execute(_rollup_fill(roll))
-        for statement in _EXTRA_DDL:
+    # One explicit write transaction around the drops, the DDL and the fills: Python's sqlite3 runs DDL
+    # outside any implicit transaction, and two processes opening the log at once then interleaved
+    # (one refilled tables the other had just filled: UNIQUE constraint failed in a save's trigger).
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if rollups_ready(db):  # another process filled them while this one waited for the lock
+            db.commit()
+            return
+        _fill_rollups(db)
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+
+
+def _fill_rollups(db: sqlite3.Connection) -> None:
+    """Drop and make the roll-up tables and triggers again, filled from the facts (in the caller's transaction)."""
+    for name in [*(roll.name for roll in ROLLUPS), "bal", "bal_back", "bal_costs"]:
+        db.execute(f"DROP TRIGGER IF EXISTS {name}_add")
+        db.execute(f"DROP TRIGGER IF EXISTS {name}_sub")
+        db.execute(f"DROP TABLE IF EXISTS {name}")
+    for name in DELAY_TRIGGERS:
+        db.execute(f"DROP TRIGGER IF EXISTS {name}")
+    db.execute("DELETE FROM fact_delays")
+    db.execute(_DELAYS_FILL)
+    for roll in ROLLUPS:
+        for statement in _rollup_ddl(roll):
             db.execute(statement)
-        for statement in _BALANCES_FILL:
-            db.execute(statement)
-        db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('rollups', ?)", (ROLLUP_KEY,))
+        db.execute(_rollup_fill(roll))
+    for statement in _EXTRA_DDL:
+        db.execute(statement)
+    for statement in _BALANCES_FILL:
+        db.execute(statement)
+    db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('rollups', ?)", (ROLLUP_KEY,))
 
 
 GAPS = {

@@ -147,3 +147,20 @@ def test_concurrent_writers_successes_equal_commits_equal_records(tmp_path: Path
     assert git(root, "status", "--porcelain") == ""
     ids = [p.stem for p in (root / "records").rglob("*.yaml")]
     assert len(set(ids)) == len(ids)
+
+
+def test_processes_opening_a_log_without_an_index_at_once_all_get_a_working_one(tmp_path: Path) -> None:
+    """The first open makes the index's report roll-ups; eight processes doing it at once must not
+    interleave (a save's trigger once failed with UNIQUE constraint failed in roll_records)."""
+    log = make_log(tmp_path / "log")
+    root = log.root
+    log.close()
+    for suffix in ("", "-wal", "-shm"):
+        (root / ".git" / "kakotui" / f"index.sqlite{suffix}").unlink(missing_ok=True)
+    outs = [tmp_path / f"writer-{k}.txt" for k in range(8)]
+    pids = [_writer(root, 3, out) for out in outs]
+    for pid in pids:
+        os.waitpid(pid, 0)
+    problems = [line for out in outs for line in out.read_text().splitlines() if not line.startswith("ok ")]
+    assert problems == []
+    assert len(list((root / "records").rglob("*.yaml"))) == 24
