@@ -294,7 +294,7 @@ class Listing:
         if keys:
             if op in q._COMPARISONS:
                 key = keys[0]
-                compare = _COMPARE[op]
+                compare = _OPERATOR[op]
                 if kind == "cost":
                     tests.append(lambda x: isinstance(x, int) and compare(x, key))
                 else:
@@ -343,13 +343,6 @@ _OPERATOR: dict[str, Callable[[Any, Any], bool]] = {
     ">=": operator.ge,
     "<": operator.lt,
     "<=": operator.le,
-}
-
-_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
 }
 
 
