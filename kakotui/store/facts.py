@@ -294,6 +294,8 @@ _GAP_VALUES = tuple(
     for code, column in GAP_COLUMNS.items()
 )
 ROLLUPS = (
+    # per month without the week: a quarter of roll_records' rows, for every question not by week
+    Rollup("roll_records_month", "fact_records", "day", ("vendor", "station", "category"), _RECORD_VALUES),
     Rollup("roll_records", "fact_records", "day", ("week", "vendor", "station", "category"), _RECORD_VALUES),
     # per inspector (the audit's activity table), with the count of each data gap (GAPS, in order)
     Rollup(
@@ -329,6 +331,19 @@ ROLLUPS = (
         "cost_lines",
         "checked_day",
         ("vendor", "station", "responsible", "currency"),
+        _MONEY_VALUES,
+    ),
+    # the attribution without vendor and station (a seventh of roll_costs' rows): the unfiltered
+    # cost report and meeting pack
+    Rollup(
+        "roll_costs_party", "cost_lines", "day", ("responsible", "party", "type", "currency"), _MONEY_VALUES
+    ),
+    # by category without the week (a third of roll_costs_week's rows): monthly trends
+    Rollup(
+        "roll_costs_category",
+        "cost_lines",
+        "day",
+        ("vendor", "station", "category", "currency"),
         _MONEY_VALUES,
     ),
     Rollup(

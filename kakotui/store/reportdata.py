@@ -222,6 +222,9 @@ class FactSource:
 
     def __init__(self, db: sqlite3.Connection, *, rollups: bool = True) -> None:
         self.db = db
+        # GROUP BY/ORDER BY sort in temp B-trees; on disk (SQLite's default) they cost the roll-up
+        # questions 2-3x (roll_costs by party x month: 101 ms against 42 ms in memory at 100k)
+        db.execute("PRAGMA temp_store=MEMORY")
         db.executescript(FIRST_COMMITS_SCHEMA)
         self.rollups = rollups and facts.rollups_ready(db)
 
