@@ -227,6 +227,7 @@ class FactSource:
         db.execute("PRAGMA temp_store=MEMORY")
         db.executescript(FIRST_COMMITS_SCHEMA)
         self.rollups = rollups and facts.rollups_ready(db)
+        self._covered: dict[tuple[date | None, date | None, str], bool] = {}
 
     def _all(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return list(self.db.execute(sql, tuple(params)))
@@ -235,6 +236,12 @@ class FactSource:
 
     def _covers(self, scope: Scope, table: str) -> bool:
         """Whether the months the scope touches hold no facts (dated by `table`.day) outside it."""
+        key = (scope.since, scope.until, table)
+        if key not in self._covered:  # a report asks it of every roll-up question
+            self._covered[key] = self._covers_now(scope, table)
+        return self._covered[key]
+
+    def _covers_now(self, scope: Scope, table: str) -> bool:
         gaps: list[tuple[str, str]] = []
         if scope.since is not None and scope.since.day != 1:
             gaps.append((scope.since.replace(day=1).isoformat(), scope.since.isoformat()))
