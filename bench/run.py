@@ -734,6 +734,21 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def _runs(results: dict[str, Any]) -> list[str]:
+    """Which run measured each size (sizes can be measured by separate runs: the JSON keeps them all)."""
+    runs = {
+        n: fig["run"]
+        for n, fig in sorted(results["sizes"].items(), key=lambda kv: int(kv[0]))
+        if "run" in fig
+    }
+    if not runs:
+        return [f"Command: `{results['command']}`"]
+    return ["Runs:", ""] + [
+        f"- {int(n):,} records: `{run['command']}` ({run['date']}, load average {run['load']:.1f} at the start)"
+        for n, run in runs.items()
+    ]
+
+
 def write_markdown(results: dict[str, Any], path: Path) -> None:
     sizes = sorted(results["sizes"], key=int)
     lines = [
@@ -742,11 +757,11 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         "Measured by `bench/run.py` (the figures below are medians; the JSON is `docs/performance.json`).",
         "Machines here are shared and noisy: trust ratios over seconds, and rerun before concluding.",
         "",
-        f"Command: `{results['command']}`",
+        *_runs(results),
         "",
-        f"Load average when the run started: {results['machine'].get('load_average', 0):.1f} on "
-        f"{results['machine'].get('cores')} cores. Above ~1 per core, wall-clock figures mostly measure the"
-        " other work on the machine: the CPU-second figures (`*_cpu_s`, the loaders) are the steadier ones.",
+        f"Above a load of ~1 per core ({results['machine'].get('cores')} cores here), wall-clock figures mostly"
+        " measure the other work on the machine: the CPU-second figures (`*_cpu_s`, the loaders) are the"
+        " steadier ones.",
         *(["", *results["notes"]] if results.get("notes") else []),
         "",
         "## Figures and targets",
@@ -895,8 +910,15 @@ def main(argv: list[str] | None = None) -> int:
         for n in sizes:
             commits = args.commits if args.commits is not None else (max(1, n // 10) if args.quick else None)
 
-            def checkpoint(fig: dict[str, Any], n: int = n) -> None:
+            run = {
+                "command": results["command"],
+                "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                "load": os.getloadavg()[0],
+            }
+
+            def checkpoint(fig: dict[str, Any], n: int = n, run: dict[str, Any] = run) -> None:
                 """Write what is measured so far: a long run stopped midway still leaves its figures."""
+                fig["run"] = run
                 results["sizes"][str(n)] = fig
                 args.json.parent.mkdir(parents=True, exist_ok=True)
                 args.json.write_text(
