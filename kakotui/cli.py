@@ -661,9 +661,16 @@ def fmt(ctx: click.Context, paths: tuple[Path, ...], check: bool) -> None:
 
 @main.command()
 @click.option("--rebuild", is_flag=True, help="Throw the cache away and read every record again.")
+@click.option(
+    "--history",
+    "with_history",
+    is_flag=True,
+    help="Also build the commit table that log, blame and the audit read (one pass over the whole "
+    "history; otherwise the first of them builds it).",
+)
 @click.pass_context
 @handle_errors
-def index(ctx: click.Context, rebuild: bool) -> None:
+def index(ctx: click.Context, rebuild: bool, with_history: bool) -> None:
     """Bring the index (a cache under .git/kakotui/) up to date."""
     log = _open(ctx)
     if rebuild:
@@ -674,16 +681,22 @@ def index(ctx: click.Context, rebuild: bool) -> None:
         f"index at {(stats.head or 'empty')[:10]}: {log.index.count()} record(s)"
         + (" (rebuilt)" if stats.rebuilt else f", {stats.changed} updated, {stats.removed} removed")
     )
+    if with_history:
+        built = log.index.build_trail(_bar(_TRAIL_LABEL))
+        click.echo("commit table up to date" if built else "no commit table (a shallow clone: git answers)")
 
 
-def _bar() -> Callable[[int, int], None]:
+def _bar(label: str = "indexing records", *, tty_only: bool = False) -> Callable[[int, int], None]:
+    """A progress bar on stderr; `tty_only`: none when stderr is not a terminal (output stays as is)."""
     state: dict[str, Any] = {}
+    if tty_only and not sys.stderr.isatty():
+        return lambda done, total: None
 
     def progress(done: int, total: int) -> None:
         if total == 0:
             return
         if "bar" not in state:
-            state["bar"] = click.progressbar(length=total, label="indexing records", file=sys.stderr)
+            state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr)
             state["bar"].__enter__()
         bar = state["bar"]
         bar.update(done - bar.pos)
@@ -749,6 +762,9 @@ def _when(date_text: str) -> str:
     return date_text
 
 
+_TRAIL_LABEL = "reading the history (once per clone)"
+
+
 @main.command("log")
 @click.argument("record_id")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -760,7 +776,7 @@ def log_(ctx: click.Context, record_id: str, fmt: str) -> None:
 
     log = _open(ctx)
     _refresh(log, quiet=True)
-    history = log.history(record_id)
+    history = log.history(record_id, progress=_bar(_TRAIL_LABEL, tty_only=True))
     # Verified authors (issue 10): marked only in logs that sign (a key or `signing: required`).
     signed = log.signatures([e.commit for e in history.entries]) if log.signing_configured else {}
     if fmt == "json":
@@ -814,7 +830,7 @@ def blame(ctx: click.Context, record_id: str, fmt: str) -> None:
 
     log = _open(ctx)
     _refresh(log, quiet=True)
-    result = log.blame(record_id)
+    result = log.blame(record_id, progress=_bar(_TRAIL_LABEL, tty_only=True))
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:

@@ -812,20 +812,28 @@ class ExceptionLog:
             return rid, RecordId.parse(rid).path
         return str(row["id"]), str(row["path"])
 
-    def history(self, record_id: str) -> audit.RecordHistory:
+    def history(
+        self, record_id: str, *, build_trail: bool = True, progress: Progress | None = None
+    ) -> audit.RecordHistory:
         """The record's changes from git, oldest first, field by field, following renumbering.
 
         Iterating the result gives the `HistoryEntry`s; `problems` says where the story is incomplete
         (shallow clone, renamed by hand). Raises LogError (bad id) or audit.HistoryError (unknown record).
+        The first history of a clone builds the index's commit table (kakotui.store.trail: one pass
+        over the whole history, reporting `progress`; ~40 s at 100k commits), which later ones read in
+        milliseconds; `build_trail` False asks git instead while the table is missing (same answer).
         """
         rid, path = self._history_path(record_id)
         from kakotui.store.trail import open_trail
 
-        return audit.record_history(self.git, path, record_id=rid, trail=open_trail(self.git, self.index.db))
+        trail = open_trail(self.git, self.index.db, build=build_trail, progress=progress)
+        return audit.record_history(self.git, path, record_id=rid, trail=trail)
 
-    def blame(self, record_id: str) -> audit.Blame:
+    def blame(
+        self, record_id: str, *, build_trail: bool = True, progress: Progress | None = None
+    ) -> audit.Blame:
         """For each field of the record, the commit (author, date, action) that set its current value."""
-        return audit.record_blame(self.history(record_id))
+        return audit.record_blame(self.history(record_id, build_trail=build_trail, progress=progress))
 
     def diff(
         self, rev_a: str | None = None, rev_b: str | None = None, *, staged: bool = False

@@ -3,18 +3,26 @@
 It lives at `.git/kakotui/index.sqlite` (never committed), remembers the commit it reflects and
 catches up with `git diff-tree` and `git status` instead of re-reading every file. Deleting it
 loses nothing: the next open rebuilds it, reporting progress.
+
+A record file's blob is read from the work tree when the file there is that blob (its id is
+checked: git answers otherwise), ~20x cheaper than `git cat-file` on a packed history. A rebuild
+is one write transaction that appends rows to bare tables and makes the indexes and roll-ups at the
+end; a catch-up of many records replaces their report facts set-wise (kakotui.store.facts).
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
 import sqlite3
+import stat
+import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -65,44 +73,142 @@ class CatchUp:
 _WAL_LIMIT = 64 * 1024 * 1024  # bytes of WAL kept after a checkpoint
 _CACHE_KB = 64 * 1024  # SQLite page cache of the index connection
 _CHECKPOINT_AFTER = 1000  # records changed by one catch-up before its WAL is folded in at once
+_SET_MIN = 100  # rows of one write from which their facts are replaced set-wise (facts.replacing)
 
 _WORKER: dict[str, Any] = {}
 _BATCH = 200  # records per job sent to a worker process
+_READ_MAX = 16 * 1024 * 1024  # bytes: a bigger work-tree file is read from git instead
 
 
-def _init_worker(schema_texts: dict[str, str], config_data: dict[str, Any]) -> None:
+def _init_worker(schema_texts: dict[str, str], config_data: dict[str, Any], root: str | None = None) -> None:
     _WORKER["schemas"] = Schemas(schema_texts)
     _WORKER["config"] = Config.from_data(config_data)
+    _WORKER["root"] = root
 
 
-def _check_many(batch: list[tuple[str, str, bytes]]) -> list[tuple[Any, ...]]:
-    """Rows of a batch, each followed by its report facts (computed here, off the main process)."""
-    schemas, config = _WORKER["schemas"], _WORKER["config"]
-    out = []
-    for path, sha, data in batch:
-        row = _row(path, sha, data, schemas, config, worktree=False)
-        record = json.loads(row[_JSON]) if row[_JSON] is not None else None
-        fact_rows = facts.child_rows(
-            path, record, config, valid=bool(row[_VALID]), worktree=bool(row[_WORKTREE])
-        )
-        out.append((*row, fact_rows))
+def _blob_id(data: bytes, like: str) -> str:
+    """The id git gives `data` as a blob, in the hash of the id `like` (SHA-1, or SHA-256)."""
+    digest = hashlib.sha1 if len(like) == 40 else hashlib.sha256
+    return digest(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def _read_worktree(root: str, path: str, sha: str) -> bytes | None:
+    """The work tree's file at `path` when it holds exactly blob `sha` (its hash is checked), else None.
+
+    Reading the checked-out files is ~20x cheaper than `git cat-file` on a packed history (deltas).
+    Only a regular file is read (never a FIFO, device or symlink); anything else goes to git."""
+    full = os.path.join(root, path)
+    try:
+        if not stat.S_ISREG(os.lstat(full).st_mode):
+            return None
+        fd = os.open(full, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except (OSError, ValueError):
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > _READ_MAX:
+            return None
+        pieces = []
+        size = 0
+        while piece := os.read(fd, max(info.st_size + 1 - size, 65536)):
+            pieces.append(piece)
+            size += len(piece)
+            if size > _READ_MAX:
+                return None
+        data = b"".join(pieces)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return data if _blob_id(data, sha) == sha else None
+
+
+def _check_many(batch: list[tuple[str, list[str], bytes | None]]) -> list[list[tuple[Any, ...]] | None]:
+    """Rows of a batch of blobs (each with the paths that hold it), each row followed by its report
+    facts (computed here, off the main process). A blob sent without its bytes is read from the work
+    tree; None in its place when the file there is not that blob (the caller asks git)."""
+    schemas, config, root = _WORKER["schemas"], _WORKER["config"], _WORKER.get("root")
+    out: list[list[tuple[Any, ...]] | None] = []
+    for sha, paths, data in batch:
+        if data is None:
+            data = _read_worktree(root, paths[0], sha) if root else None
+            if data is None:
+                out.append(None)
+                continue
+        out.append([_row_facts(path, sha, data, schemas, config, worktree=False) for path in paths])
     return out
 
 
 def _write_facts(db: sqlite3.Connection, ready: list[facts.FactRows], paths: list[tuple[str]]) -> None:
-    """What `facts.write` does after computing the rows, for rows the worker processes computed."""
+    """What `facts.write` does after computing the rows, for rows whose facts are computed already."""
     db.executemany("DELETE FROM fact_records WHERE path = ?", paths)
     db.executemany("DELETE FROM cost_lines WHERE path = ?", paths)
     db.executemany("DELETE FROM recoveries WHERE path = ?", paths)
+    _insert_facts(db, ready)
+
+
+def _insert_facts(db: sqlite3.Connection, ready: list[facts.FactRows]) -> None:
     db.executemany(facts._INSERT_RECORD, [f.record for f in ready if f.record is not None])
     db.executemany(facts._INSERT_COST, [c for f in ready for c in f.costs])
     db.executemany(facts._INSERT_RECOVERY, [r for f in ready for r in f.recoveries])
 
 
+def _facts_of(row: tuple[Any, ...], config: Config) -> facts.FactRows:
+    """The report facts of an index row, from its JSON (what `facts.write` computes)."""
+    try:
+        record = json.loads(row[_JSON]) if row[_JSON] is not None else None
+    except ValueError:
+        record = None
+    return facts.child_rows(row[0], record, config, valid=bool(row[_VALID]), worktree=bool(row[_WORKTREE]))
+
+
+class _Background:
+    """A call run in a thread (a git process waited for while this process parses and writes)."""
+
+    def __init__(self, call: Callable[[], Any]) -> None:
+        self._call = call
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._call()
+        except BaseException as exc:  # raised again in the caller's thread
+            self._error = exc
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
 def _row(
     path: str, blob: str, data: bytes, schemas: Schemas, config: Config, *, worktree: bool
 ) -> tuple[Any, ...]:
+    return _row_of(check_text(data, path, schemas, config), path, blob, config, worktree=worktree)
+
+
+def _row_facts(
+    path: str, blob: str, data: bytes, schemas: Schemas, config: Config, *, worktree: bool
+) -> tuple[Any, ...]:
+    """The index row followed by its report facts (one extra cell: `Index._upsert` writes them), from
+    the parsed record itself (the facts of the row's JSON read back are the same: keys are strings)."""
     checked = check_text(data, path, schemas, config)
+    row = _row_of(checked, path, blob, config, worktree=worktree)
+    fact_rows = facts.child_rows(path, checked.record, config, valid=checked.valid, worktree=worktree)
+    return (*row, fact_rows)
+
+
+def _row_of(checked: Any, path: str, blob: str, config: Config, *, worktree: bool) -> tuple[Any, ...]:
     summary = summarize(checked.record or {}, config)
     values = {c: getattr(summary, c) for c in SUMMARY_COLUMNS}  # asdict deep-copies: 3x slower
     if not values["id"]:
@@ -181,77 +287,117 @@ class Index:
     # -- writing ---------------------------------------------------------------------------
 
     def _upsert(self, rows: Iterable[tuple[Any, ...]]) -> int:
+        """Insert or replace rows, and their report facts: a row carries them as an extra cell (computed
+        by a worker process or the caller), else they are computed here from the row's JSON. A chunk of
+        many rows replaces its facts set-wise (`facts.replacing`) instead of through the triggers."""
         placeholders = ", ".join("?" for _ in COLUMNS)
         sql = f"INSERT OR REPLACE INTO records({', '.join(COLUMNS)}) VALUES ({placeholders})"
+        width = len(COLUMNS)
         count = 0
-        chunk: list[tuple[Any, ...]] = []
-        for row in itertools.chain(rows, [None]):  # streamed in chunks: a rebuild never holds every row
-            if row is not None:
-                chunk.append(row)
-            if chunk and (row is None or len(chunk) >= 2000):
-                width = len(COLUMNS)
+        for chunk in _chunks(rows, 2000):  # streamed in chunks: never every row at once
+            ready = [r[width] if len(r) > width else _facts_of(r, self.config) for r in chunk]
+            paths = [r[0] for r in chunk]
+            batch = facts.replacing(self.db, paths) if len(chunk) >= _SET_MIN else nullcontext(False)
+            with batch as set_wise:
                 count += self.db.executemany(sql, [r[:width] for r in chunk]).rowcount
-                # the report facts of the same rows (deleted with them by a trigger); a rebuild's
-                # worker processes computed them already (a row then carries them as an extra cell)
-                if all(len(r) > width for r in chunk):
-                    _write_facts(self.db, [r[width] for r in chunk], [(r[0],) for r in chunk])
+                if set_wise:  # the old facts are gone already
+                    _insert_facts(self.db, ready)
                 else:
-                    facts.write(
-                        self.db, [(r[0], r[_VALID], r[_WORKTREE], r[_JSON]) for r in chunk], self.config
-                    )
-                chunk.clear()
+                    _write_facts(self.db, ready, [(p,) for p in paths])
         return count
 
     def _rows_from_blobs(
-        self, entries: Sequence[tuple[str, str]], progress: Progress | None, total: int, done: int = 0
+        self,
+        entries: Sequence[tuple[str, str]],
+        progress: Progress | None,
+        total: int,
+        done: int = 0,
+        *,
+        dirty: Container[str] | None = None,
     ) -> Iterator[tuple[Any, ...]]:
-        """Parse and validate blobs; in parallel across cores when there are many."""
+        """Parse and validate blobs, in `entries` order, each row followed by its report facts; in
+        parallel across cores when there are many.
+
+        `dirty`: the record files `git status` lists; every other file's blob is read from the work
+        tree (checked against its id, git answers where it differs). None: every blob from git."""
         by_sha: dict[str, list[str]] = {}
         for path, sha in entries:
             by_sha.setdefault(sha, []).append(path)
-        blobs = self.git.cat_blobs(list(by_sha))
+        root = str(self.git.root) if dirty is not None else None
+        from_git = [sha for sha, paths in by_sha.items() if root is None or paths[0] in (dirty or ())]
         workers = self.workers or min(os.cpu_count() or 1, 4)
+
+        def tick(count: int) -> None:
+            nonlocal done
+            before, done = done, done + count
+            if progress and before // 500 != done // 500:
+                progress(done, total)
+
         if len(entries) < self.pool_min or workers < 2:
-            for sha, data in blobs:
-                for path in by_sha[sha]:
-                    yield _row(path, sha, data, self.schemas, self.config, worktree=False)
-                    done += 1
-                    if progress and done % 500 == 0:
-                        progress(done, total)
+            read: dict[str, bytes] = {}
+            if root is not None:
+                for sha, paths in by_sha.items():
+                    if paths[0] not in (dirty or ()):
+                        data = _read_worktree(root, paths[0], sha)
+                        if data is None:
+                            from_git.append(sha)
+                        else:
+                            read[sha] = data
+            read.update(self.git.cat_blobs(from_git))
+            for sha, paths in by_sha.items():
+                for path in paths:
+                    yield _row_facts(path, sha, read[sha], self.schemas, self.config, worktree=False)
+                tick(len(paths))
         else:
             texts = {name: json.dumps(doc) for name, doc in self.schemas.documents.items()}
+            wanted = set(from_git)
+            blobs = self.git.cat_blobs(from_git)
             with ProcessPoolExecutor(
-                max_workers=workers, initializer=_init_worker, initargs=(texts, self.config.data)
+                max_workers=workers, initializer=_init_worker, initargs=(texts, self.config.data, root)
             ) as pool:
 
-                def jobs() -> Iterator[list[tuple[str, str, bytes]]]:
-                    batch: list[tuple[str, str, bytes]] = []
-                    for sha, data in blobs:
-                        for path in by_sha[sha]:
-                            batch.append((path, sha, data))
+                def jobs() -> Iterator[list[tuple[str, list[str], bytes | None]]]:
+                    batch: list[tuple[str, list[str], bytes | None]] = []
+                    for sha, paths in by_sha.items():
+                        data: bytes | None = None
+                        if sha in wanted:
+                            got, data = next(blobs)
+                            if got != sha:
+                                raise GitError(f"git cat-file answered {got} for {sha}")
+                        batch.append((sha, paths, data))
                         if len(batch) >= _BATCH:
                             yield batch
                             batch = []
                     if batch:
                         yield batch
 
+                def results(
+                    batch: list[tuple[str, list[str], bytes | None]], future: Future[list[Any]]
+                ) -> Iterator[tuple[Any, ...]]:
+                    answers = future.result()
+                    # the work tree's file is not the blob: git's copies, one `cat-file` per batch
+                    missed = [
+                        sha for (sha, _paths, _data), rows in zip(batch, answers, strict=True) if rows is None
+                    ]
+                    fetched = dict(self.git.cat_blobs(missed)) if missed else {}
+                    for (sha, paths, _data), rows in zip(batch, answers, strict=True):
+                        if rows is None:
+                            rows = [
+                                _row_facts(p, sha, fetched[sha], self.schemas, self.config, worktree=False)
+                                for p in paths
+                            ]
+                        yield from rows
+                        tick(len(paths))
+
                 # Bounded submission (pool.map would read every blob before the first result):
                 # at most a few batches per worker are in flight, results come back in order.
-                pending: deque[Future[list[tuple[Any, ...]]]] = deque()
+                pending: deque[tuple[list[Any], Future[list[Any]]]] = deque()
                 for batch in jobs():
-                    pending.append(pool.submit(_check_many, batch))
-                    while len(pending) > workers * 3 or (pending and pending[0].done()):
-                        for row in pending.popleft().result():
-                            yield row
-                            done += 1
-                            if progress and done % 500 == 0:
-                                progress(done, total)
+                    pending.append((batch, pool.submit(_check_many, batch)))
+                    while len(pending) > workers * 3 or (pending and pending[0][1].done()):
+                        yield from results(*pending.popleft())
                 while pending:
-                    for row in pending.popleft().result():
-                        yield row
-                        done += 1
-                        if progress and done % 500 == 0:
-                            progress(done, total)
+                    yield from results(*pending.popleft())
         if progress:
             progress(total, total)
 
@@ -261,33 +407,73 @@ class Index:
             return self._rebuild(progress)
 
     def _rebuild(self, progress: Progress | None = None) -> CatchUp:
+        """One write transaction (a crash leaves the index as it was; readers see it meanwhile): the
+        tables emptied and their secondary indexes and triggers dropped, the rows appended, then the
+        indexes made over the filled tables and the roll-ups summed once (`facts.bulk_begin`/`bulk_end`:
+        ~4x cheaper than keeping ~20 indexes and the roll-up triggers row by row). The commit table
+        (kakotui.store.trail) is only extended, never built here: `build_trail` builds it."""
         head = self.git.head()
-        with self.db:
-            self.db.execute("DELETE FROM records")
-            self._set_meta("head", None)
         entries = (
             [(p, s) for p, s in self.git.ls_tree(head, PREFIX) if is_record_path(p)]
             if head is not None
             else []
         )
+        dirty = _Background(self._dirty)  # for the overlay; every file is tried in the work tree (checked)
         total = len(entries)
+        # progress: the rows are ~85% of the work, the indexes and roll-ups the rest
+        finish = total // 6
+
+        def rows_progress(done: int, _total: int) -> None:
+            if progress:
+                progress(done * (total - finish) // max(total, 1), total)
+
         if progress:
             progress(0, total)
-        with self.db:
-            batch: list[tuple[Any, ...]] = []
-            for row in self._rows_from_blobs(entries, progress, total):
-                batch.append(row)
-                if len(batch) >= 2000:
-                    self._upsert(batch)
-                    batch.clear()
-            self._upsert(batch)
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            saved = facts.bulk_begin(db)
+            self._set_meta("head", None)
+            self._append(self._rows_from_blobs(entries, rows_progress, total, dirty=frozenset()))
+            if progress:
+                progress(total - finish, total)
+            facts.bulk_end(db, saved)
             self._set_meta("head", head)
             self._set_meta("format", INDEX_FORMAT)
             self._set_meta("config", self._config_key)
-        self._catch_up_trail(head, progress)
-        overlay = self._overlay_worktree()
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
+        self._catch_up_trail(head, None)
+        overlay = self._overlay_worktree(dirty.result())
         self._checkpoint()
+        if progress:
+            progress(total, total)
         return CatchUp(True, total + overlay, 0, head)
+
+    def _append(self, rows: Iterable[tuple[Any, ...]]) -> int:
+        """Insert rows (each followed by its facts) into the emptied tables of a rebuild."""
+        width = len(COLUMNS)
+        sql = f"INSERT INTO records({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+        count = 0
+        for chunk in _chunks(rows, 2000):
+            self.db.executemany(sql, [r[:width] for r in chunk])
+            _insert_facts(self.db, [r[width] for r in chunk])
+            count += len(chunk)
+        return count
+
+    def _dirty(self) -> set[str]:
+        """The record files `git status` lists (changed, added, deleted, untracked)."""
+        return {path for _code, path in self.git.status(PREFIX) if is_record_path(path)}
+
+    def build_trail(self, progress: Progress | None = None) -> bool:
+        """Build the commit table (kakotui.store.trail) if it is missing or stale, else extend it;
+        whether it now reflects HEAD. One `git log` over the whole history: ~50 s at 100k commits,
+        so it is not part of the index build; history, blame and the audit ask for it when needed."""
+        from kakotui.store import trail
+
+        return trail.update(self.git, self.db, self.git.head(), progress)
 
     def catch_up(self, progress: Progress | None = None) -> CatchUp:
         """Bring the index to HEAD plus the work tree's uncommitted record files."""
@@ -311,6 +497,7 @@ class Index:
         stored = self.head
         head = self.git.head()
         changed = removed = 0
+        dirty = _Background(self._dirty)  # `git status` runs meanwhile (~0.4 s at 100k files)
         if stored != head:
             if stored is None or head is None or not self._has_commit(stored):
                 return self.rebuild(progress)
@@ -321,13 +508,17 @@ class Index:
             deletes = [path for status, path, _old, _new in diff if status == "D"]
             with self.db:
                 self.db.executemany("DELETE FROM records WHERE path = ?", [(p,) for p in deletes])
+                # every changed file is tried in the work tree (a pull brought it there): its id is
+                # checked, so `git status` (for the overlay, below) need not be waited for
                 changed = (
-                    self._upsert(self._rows_from_blobs(upserts, progress, len(upserts))) if upserts else 0
+                    self._upsert(self._rows_from_blobs(upserts, progress, len(upserts), dirty=frozenset()))
+                    if upserts
+                    else 0
                 )
                 self._set_meta("head", head)
             removed = len(deletes)
         self._catch_up_trail(head, progress)
-        changed += self._overlay_worktree()
+        changed += self._overlay_worktree(dirty.result())
         if changed + removed >= _CHECKPOINT_AFTER:
             self._checkpoint()
         return CatchUp(False, changed, removed, head)
@@ -338,15 +529,17 @@ class Index:
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def _catch_up_trail(self, head: str | None, progress: Progress | None) -> None:
-        """The table of commits and the record files they touched (kakotui.store.trail): built once
-        (one `git log` pass over the whole history), then extended by the commits after its head."""
+        """The table of commits and the record files they touched (kakotui.store.trail), extended by
+        the commits after its head when it exists; built only by `build_trail` (on first need)."""
         from kakotui.store import trail
 
-        trail.update(self.git, self.db, head, progress)
+        trail.update(self.git, self.db, head, progress, build=False)
 
-    def _overlay_worktree(self) -> int:
-        """Index uncommitted edits (hand edits, interrupted saves) so they are listed and validated."""
-        dirty = {path for _code, path in self.git.status(PREFIX) if is_record_path(path)}
+    def _overlay_worktree(self, dirty: set[str] | None = None) -> int:
+        """Index uncommitted edits (hand edits, interrupted saves) so they are listed and validated.
+        `dirty`: the record files `git status` listed (asked again when not given)."""
+        if dirty is None:
+            dirty = self._dirty()
         previously = {row[0] for row in self.db.execute("SELECT path FROM records WHERE worktree = 1")}
         count = 0
         with self.db:
@@ -356,7 +549,7 @@ class Index:
                 sha = dict(self.git.ls_tree(head, path)).get(path) if head else None
                 if sha is not None:
                     data = self.git.read_blob(sha)
-                    self._upsert([_row(path, sha, data, self.schemas, self.config, worktree=False)])
+                    self._upsert([_row_facts(path, sha, data, self.schemas, self.config, worktree=False)])
                 count += 1
             for path in dirty:
                 file = self.git.root / path
@@ -368,7 +561,7 @@ class Index:
                 existing = self.db.execute("SELECT blob FROM records WHERE path = ?", (path,)).fetchone()
                 if existing and existing[0] == sha:
                     continue
-                self._upsert([_row(path, sha, data, self.schemas, self.config, worktree=True)])
+                self._upsert([_row_facts(path, sha, data, self.schemas, self.config, worktree=True)])
                 count += 1
         return count
 
@@ -376,7 +569,7 @@ class Index:
         """Record a save made by this clone: one row, and the head moves only if nothing else moved it."""
         sha = self.git.blob_sha(data)
         with self.db:
-            self._upsert([_row(path, sha, data, self.schemas, self.config, worktree=False)])
+            self._upsert([_row_facts(path, sha, data, self.schemas, self.config, worktree=False)])
             if self.head == old_head:
                 self._set_meta("head", new_head)
 

@@ -18,6 +18,12 @@ for the commits after it; when the stored head is no longer in the branch's hist
 reset) or the format changed, the tables are built again; in a shallow clone there are none. The
 same pass keeps the audit report's `first_commits` (the first commit that added each record file).
 
+The index build does not build them: git's diffing of every commit costs ~37 CPU-s at 100k commits
+(plus ~15 s of parsing and writing), more than the whole records build. They are built on first
+need (`Index.build_trail`, `open_trail(build=True, progress=...)`); until then a history asks git
+(the same answer, `kakotui.store.history`) and the audit scans git for first commits
+(`reportdata.scan_first_commits`). Every catch-up and rebuild extends tables that exist.
+
 `Trail.log_path` answers what `history._log_path` gets from `git log --diff-merges=first-parent --
 <path>`. That option makes git walk the full history (as `--full-history` does): every commit that
 changed the file against its parent, and every merge whose file differs from at least one parent's,
@@ -351,6 +357,17 @@ def _write(db: sqlite3.Connection, commits: list[Commit], head: str, base: str |
         touch_rows: list[tuple[int, int, int, str]] = []
         new_paths: list[tuple[int, str]] = []
         first_rows: list[tuple[str, int, str]] = []
+        if base:  # the ids of paths the table knows, asked in a few queries (not one per path)
+            touched = list({path for c in commits for _status, path, _k in c.touches})
+            for i in range(0, len(touched), 500):
+                part = touched[i : i + 500]
+                path_ids.update(
+                    (str(path), int(pid))
+                    for pid, path in db.execute(
+                        f"SELECT id, path FROM trail_paths WHERE path IN ({', '.join('?' for _ in part)})",
+                        part,
+                    )
+                )
         for n, c in enumerate(commits, start=next_n):
             commit_rows.append(
                 (n, c.sha, " ".join(c.parents), c.author, c.email, c.date, c.at_s, c.ct, c.subject, c.action)
@@ -358,17 +375,9 @@ def _write(db: sqlite3.Connection, commits: list[Commit], head: str, base: str |
             for status, path, k in c.touches:
                 pid = path_ids.get(path)
                 if pid is None:
-                    row = (
-                        db.execute("SELECT id FROM trail_paths WHERE path = ?", (path,)).fetchone()
-                        if base
-                        else None
-                    )
-                    if row is not None:
-                        pid = int(row[0])
-                    else:
-                        pid = next_path
-                        next_path += 1
-                        new_paths.append((pid, path))
+                    pid = next_path
+                    next_path += 1
+                    new_paths.append((pid, path))
                     path_ids[path] = pid
                 touch_rows.append((pid, n, k, status))
                 if k == 1 and status == "A" and len(c.parents) <= 1 and is_record_path(path):
@@ -540,12 +549,22 @@ class _Hit:
     status: str | None = None  # against the first parent; None: the file is the first parent's
 
 
-def open_trail(git: Git, db: sqlite3.Connection, *, head: str | None = None) -> Trail | None:
+def open_trail(
+    git: Git,
+    db: sqlite3.Connection,
+    *,
+    head: str | None = None,
+    build: bool = False,
+    progress: Progress | None = None,
+) -> Trail | None:
     """The tables at the branch's current commit (caught up if they lag), or None when they are
-    missing (not built yet: history asks git) or the clone is shallow."""
+    missing (not built yet: history asks git) or the clone is shallow.
+
+    The index build does not make them (one `git log` over the whole history: ~50 s at 100k
+    commits); `build` True builds them here when missing or stale, reporting `progress`."""
     head = head if head is not None else git.head()
     if head is None or (db.in_transaction and _meta(db, "head") != head):
         return None  # another thread of this connection is writing: git answers this time
-    if not update(git, db, head, build=False):
+    if not update(git, db, head, progress, build=build):
         return None
     return Trail(db, head, lambda commit, of: _is_ancestor(git, commit, of))

@@ -176,7 +176,9 @@ class HistoryScreen(Screen[None]):
         signature_error: str | None = None
         try:
             with self._log_lock():
-                history = self.exception_log.history(self.record_id)
+                # git answers while the commit table is missing: building it (once per clone, ~40 s
+                # at 100k commits) is left to `kakotui log`/`blame`, not a screen someone is waiting on
+                history = self.exception_log.history(self.record_id, build_trail=False)
         except Exception as exc:  # bad id, unknown record, git failure: say it, keep the app running
             error = str(exc) or type(exc).__name__
         if history is not None and not worker.is_cancelled:

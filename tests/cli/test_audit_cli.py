@@ -303,3 +303,24 @@ def test_the_pre_commit_hooks_refuse_a_staged_rewrite(repo: Path) -> None:
     (repo / OTHER_PATH).write_text((repo / OTHER_PATH).read_text().replace("quantity: 1", "quantity:   1"))
     git(repo, "add", OTHER_PATH)
     assert run_hooks() == [0, 1]  # valid, but not canonical
+
+
+def test_index_history_builds_the_commit_table_log_then_reads(repo: Path) -> None:
+    from kakotui.store import trail
+
+    with ExceptionLog(repo) as log:
+        log.refresh()
+        trail.drop(log.index.db)
+    code, out, _err = run(repo, "index")
+    assert code == 0 and "commit table" not in out  # a catch-up does not build it
+    with ExceptionLog(repo) as log:
+        assert trail.open_trail(log.git, log.index.db) is None
+    code, out, _err = run(repo, "index", "--history")
+    assert code == 0 and "commit table up to date" in out
+    with ExceptionLog(repo) as log:
+        assert trail.open_trail(log.git, log.index.db) is not None
+        trail.drop(log.index.db)
+    code, out, _err = run(repo, "log", NEW_ID)  # the first `log` builds it
+    assert code == 0
+    with ExceptionLog(repo) as log:
+        assert trail.open_trail(log.git, log.index.db) is not None

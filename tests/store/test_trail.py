@@ -111,8 +111,13 @@ def test_scripted_history_by_four_people_with_a_renumbering(
     build_scripted(root)
     assert_same_as_git(root)
     with ExceptionLog(root) as log:
-        log.refresh()  # the index's catch-up builds the table
+        log.refresh()
+        assert trail._meta(log.index.db, "head") is None  # not part of the index build
+        assert trail.open_trail(log.git, log.index.db) is None  # nor of a history: git answers
+        seen: list[tuple[int, int]] = []
+        assert trail.open_trail(log.git, log.index.db, build=True, progress=lambda d, t: seen.append((d, t)))
         assert trail._meta(log.index.db, "head") == log.git.head()
+        assert seen and seen[-1][0] == seen[-1][1] > 0
         histories_equal(log, monkeypatch)
         history = log.history("SZ1-2026-00003")  # through the façade: the renumbering is followed
         assert [e.action for e in history][:3] == ["create", "decide", "renumber"]
@@ -342,11 +347,36 @@ def test_history_without_the_table_asks_git(tmp_path: Path) -> None:
     build_scripted(root)
     with ExceptionLog(root) as log:
         log.refresh()
+        assert log.index.build_trail()
         fast = log.history("SZ1-2026-00003").to_dict()
         trail.drop(log.index.db)
-        assert trail.open_trail(log.git, log.index.db) is None  # not built by a history call
+        # a history that must not build it (the TUI's): git answers, the same
+        assert log.history("SZ1-2026-00003", build_trail=False).to_dict() == fast
+        assert trail.open_trail(log.git, log.index.db) is None
+        log.refresh()  # nor does a catch-up build it
+        assert trail.open_trail(log.git, log.index.db) is None
+        seen: list[tuple[int, int]] = []
+        # `kakotui log`/`blame`: the first history builds it, with progress
+        assert log.history("SZ1-2026-00003", progress=lambda d, t: seen.append((d, t))).to_dict() == fast
+        assert trail.open_trail(log.git, log.index.db) is not None
+        assert seen and seen[-1][0] == seen[-1][1]
+        trail.drop(log.index.db)
+        assert log.index.build_trail()  # or `kakotui index --history`
         assert log.history("SZ1-2026-00003").to_dict() == fast
-        log.refresh()  # the next catch-up builds it again
+
+
+def test_catch_up_and_rebuild_extend_a_table_that_exists(tmp_path: Path) -> None:
+    root = tmp_path / "log"
+    build_scripted(root)
+    with ExceptionLog(root) as log:
+        log.refresh()
+        assert log.index.build_trail()
+        log.new(json.loads(json.dumps(log.get("SZ1-2026-00002").record["qc"])))
+        log.refresh()
+        assert trail._meta(log.index.db, "head") == log.git.head()  # the save's commit added
+        log.new(json.loads(json.dumps(log.get("SZ1-2026-00002").record["qc"])))
+        log.rebuild_index()
+        assert trail._meta(log.index.db, "head") == log.git.head()  # kept and extended
         assert trail.open_trail(log.git, log.index.db) is not None
 
 
@@ -358,6 +388,7 @@ def test_audit_report_is_the_same_from_the_table_as_from_the_git_scan(tmp_path: 
     build_scripted(root)
     with ExceptionLog(root) as log:
         log.refresh()
+        assert log.index.build_trail()
         log.new(json.loads(json.dumps(log.get("SZ1-2026-00002").record["qc"])))  # a save after the table
         fast = render(log.report("audit"), "json")
         trail.drop(log.index.db)
@@ -374,6 +405,7 @@ def test_copy_of_a_log_keeps_its_table(tmp_path: Path) -> None:
     build_scripted(root)
     with ExceptionLog(root) as log:
         log.refresh()
+        assert log.index.build_trail()
     copy = tmp_path / "copy"
     shutil.copytree(root, copy, symlinks=True)
     with ExceptionLog(copy) as log:

@@ -1,0 +1,193 @@
+"""The index's fast write paths write exactly what the plain ones write.
+
+- a rebuild empties the tables, drops their secondary indexes and triggers, appends the rows and
+  makes the indexes and roll-ups at the end (`facts.bulk_begin`/`bulk_end`): the same tables, rows
+  and schema as rows written one by one through the triggers;
+- a catch-up of many records replaces their facts set-wise (`facts.replacing`): the same as through
+  the triggers;
+- blobs are read from the work tree only when the file there is that blob (its id is checked);
+- a rebuild that fails half-way leaves the index as it was (one transaction).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kakotui.core.ids import is_record_path
+from kakotui.core.record import to_text
+from kakotui.demo import build_demo
+from kakotui.log import ExceptionLog
+from kakotui.store import facts
+from kakotui.store import index as index_module
+from kakotui.store.index import Index
+from tests.helpers import git
+
+SKIP = ("meta", "trail_meta", "first_commits_meta")
+
+
+def dump(path: Path) -> tuple[dict[str, list[Any]], set[tuple[str, str, str]]]:
+    """Every table's rows (sorted) and the schema (indexes, triggers, tables) of an index file."""
+    db = sqlite3.connect(path)
+    try:
+        names = [
+            str(r[0])
+            for r in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        rows = {
+            n: sorted(db.execute(f"SELECT * FROM {n}").fetchall(), key=repr) for n in names if n not in SKIP
+        }
+        schema = {
+            (str(t), str(n), str(s))
+            for t, n, s in db.execute(
+                "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+            )
+        }
+    finally:
+        db.close()
+    return rows, schema
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    log = build_demo(tmp_path_factory.mktemp("bulk") / "log")
+    root = log.root
+    log.close()
+    return root
+
+
+def _entries(log: ExceptionLog) -> list[tuple[str, str]]:
+    head = log.git.head()
+    assert head is not None
+    return [(p, s) for p, s in log.git.ls_tree(head, "records/") if is_record_path(p)]
+
+
+def test_a_rebuild_writes_what_rows_written_one_by_one_write(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with ExceptionLog(demo) as log:
+        assert log.index.build_trail()
+        log.rebuild_index()
+        built = dump(log.index.path)
+        # the plain path: every row through INSERT OR REPLACE and the triggers, into an empty index
+        monkeypatch.setattr(index_module, "_SET_MIN", 10**9)
+        plain = Index(log.git, log.schemas, log.config, path=tmp_path / "plain.sqlite")
+        plain.build_trail()
+        with plain.db:
+            entries = _entries(log)
+            plain._upsert(plain._rows_from_blobs(entries, None, len(entries)))
+        plain.close()
+    rows, schema = dump(tmp_path / "plain.sqlite")
+    assert built[0] == rows
+    assert built[1] == schema
+    assert len(rows["records"]) > 40 and rows["cost_lines"] and rows["roll_records"] and rows["fact_delays"]
+
+
+def _change_records(root: Path, log: ExceptionLog, count: int) -> None:
+    """A commit from elsewhere that edits `count` records (moving them between roll-up keys), deletes
+    two and leaves the work tree as a pull would."""
+    entries = _entries(log)
+    for n, (path, _sha) in enumerate(entries[:count]):
+        record = log.get(Path(path).stem).record
+        assert record is not None
+        qc = record["qc"]
+        qc["description"] = f"Checked again ({n})."
+        if n % 2:
+            qc["quantity"] = int(qc.get("quantity") or 1) + 3
+        if n % 3 == 0:
+            qc["checked_at"] = "2026-02-02T09:00:00+08:00"
+        (root / path).write_text(to_text(record, log.schemas), encoding="utf-8")
+    for path, _sha in entries[-2:]:
+        (root / path).unlink()
+    git(root, "add", "-A", "records")
+    git(root, "-c", "user.name=Elsewhere", "-c", "user.email=e@example.com", "commit", "-q", "-m", "incoming")
+
+
+@pytest.mark.parametrize("trail_built", [True, False])
+def test_a_catch_up_of_many_records_writes_what_the_triggers_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trail_built: bool
+) -> None:
+    root = tmp_path / "log"
+    build_demo(root).close()
+    with ExceptionLog(root) as log:
+        log.refresh()
+        if trail_built:
+            assert log.index.build_trail()
+        log.index.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        start = tmp_path / "start.sqlite"
+        shutil.copy(log.index.path, start)
+        _change_records(root, log, 30)
+        results = {}
+        deltas: list[str] = []
+        delta = facts._rollup_delta
+        monkeypatch.setattr(
+            facts, "_rollup_delta", lambda roll, sign: deltas.append(sign) or delta(roll, sign)
+        )
+        for name, set_min in (("set-wise", 1), ("triggers", 10**9)):
+            monkeypatch.setattr(index_module, "_SET_MIN", set_min)
+            path = tmp_path / f"{name}.sqlite"
+            shutil.copy(start, path)
+            index = Index(log.git, log.schemas, log.config, path=path)
+            done = index.catch_up()
+            assert not done.rebuilt and done.changed >= 30 and done.removed == 2
+            index.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            index.close()
+            results[name] = dump(path)
+        # and what a rebuild from scratch writes
+        fresh = Index(log.git, log.schemas, log.config, path=tmp_path / "fresh.sqlite")
+        if trail_built:
+            fresh.build_trail()
+        fresh.rebuild()
+        fresh.close()
+    assert deltas.count("-") == deltas.count("") == len(facts.ROLLUPS)  # one set-wise chunk
+    assert results["set-wise"] == results["triggers"]
+    assert results["set-wise"][0] == dump(tmp_path / "fresh.sqlite")[0]
+
+
+def test_blobs_are_read_from_the_work_tree_only_when_the_file_is_that_blob(
+    demo: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "log"
+    shutil.copytree(demo, root, symlinks=True)
+    with ExceptionLog(root) as log:
+        entries = _entries(log)[:5]
+        expected = {
+            r[0]: r[: len(index_module.COLUMNS)] for r in log.index._rows_from_blobs(entries, None, 5)
+        }
+        edited, fifo = entries[0][0], entries[1][0]
+        (root / edited).write_text((root / edited).read_text("utf-8").replace("qc:", "qc:\n  sku: EDITED", 1))
+        (root / fifo).unlink()
+        os.mkfifo(root / fifo)  # never read (it would block)
+        for workers, pool_min in ((1, 10**6), (2, 1)):
+            log.index.workers, log.index.pool_min = workers, pool_min
+            rows = list(log.index._rows_from_blobs(entries, None, 5, dirty=frozenset()))
+            assert {r[0]: r[: len(index_module.COLUMNS)] for r in rows} == expected
+            assert all(isinstance(r[-1], facts.FactRows) for r in rows)
+
+
+def test_a_rebuild_that_fails_half_way_leaves_the_index_as_it_was(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "log"
+    shutil.copytree(demo, root, symlinks=True)
+    with ExceptionLog(root) as log:
+        log.refresh()
+        before = dump(log.index.path)
+
+        def broken(db: sqlite3.Connection, bulk: facts.Bulk) -> None:
+            raise RuntimeError("power cut")
+
+        monkeypatch.setattr(facts, "bulk_end", broken)
+        with pytest.raises(RuntimeError):
+            log.rebuild_index()
+        assert log.index.ready()
+        assert dump(log.index.path) == before
+        monkeypatch.undo()
+        assert log.refresh().rebuilt is False  # nothing to redo: the index is whole
