@@ -610,6 +610,7 @@ def measure(
     save_count: int,
     commits: int | None = None,
     reuse: bool = False,
+    time_clone: bool = True,
     heavy_repeat: int | None = None,
     checkpoint: Callable[[dict[str, Any]], None] = lambda fig: None,
 ) -> dict[str, Any]:
@@ -620,8 +621,11 @@ def measure(
     fig["generate_s"] = round(time.perf_counter() - t0, 1)
     work = CACHE / f"work-{n}"
     if reuse and (work / ".git").is_dir():
-        say(f"[{n:,}] log ready ({fig['generate_s']} s); timing a clone (the work clone is reused)")
-        fig["clone_s"] = round(clone_time(source), 2)
+        if time_clone:
+            say(f"[{n:,}] log ready ({fig['generate_s']} s); timing a clone (the work clone is reused)")
+            fig["clone_s"] = round(clone_time(source), 2)
+        else:
+            fig["clone_s"] = "not measured (--no-clone-time)"
         git(work, "reset", "-q", "--hard")
         ensure_fx_rates(work)
     else:
@@ -921,6 +925,9 @@ def main(argv: list[str] | None = None) -> int:
         help="reuse bench/.cache/work-N (the clone is timed in a scratch folder)",
     )
     parser.add_argument(
+        "--no-clone-time", action="store_true", help="with --reuse: do not time a clone of the log"
+    )
+    parser.add_argument(
         "--heavy-repeat", type=int, default=None, help="runs of index build and catch-up (default: up to 3)"
     )
     parser.add_argument(
@@ -968,6 +975,7 @@ def main(argv: list[str] | None = None) -> int:
                     save_count=args.saves,
                     commits=commits,
                     reuse=args.reuse,
+                    time_clone=not args.no_clone_time,
                     heavy_repeat=args.heavy_repeat,
                     checkpoint=checkpoint,
                 )
