@@ -1213,12 +1213,35 @@ class ExceptionLog:
             message = message.rstrip("\n") + f"\n\nKakotui-Action: {action}\n"
         files = {path: text for path, text, _row, _blob in entries}
         want = {path: blob for path, _text, _row, blob in entries}
-        try:
-            commit, old_head = commit_many(self.git, files, want, message, self.identity, progress=progress)
-        except Conflict as exc:
-            raise LogError(f"{exc}; nothing was saved: run the import again") from None
-        with self.index.db:
+        db = self.index.db
+        early = not db.in_transaction  # (a caller's open transaction is not ours to roll back)
+
+        def index_rows() -> None:
+            """Written while git packs the records and the files are made (SQLite works outside the
+            GIL); committed only with the commit, rolled back if it fails."""
             self.index._upsert(row for _path, _text, row, _blob in entries)
+
+        try:
+            commit, old_head = commit_many(
+                self.git,
+                files,
+                want,
+                message,
+                self.identity,
+                progress=progress,
+                alongside=index_rows if early else None,
+            )
+        except Conflict as exc:
+            if early:
+                db.rollback()
+            raise LogError(f"{exc}; nothing was saved: run the import again") from None
+        except BaseException:
+            if early:
+                db.rollback()
+            raise
+        with db:
+            if not early:
+                index_rows()
             if self.index.head == old_head:
                 self.index._set_meta("head", commit)
         maybe_maintain(self.git)

@@ -491,12 +491,41 @@ def _container_depth(depth: int) -> int:
     return depth + 1
 
 
+# What a short string or key is written as, by its text: records repeat the same keys and most values
+# (ids of vendors, statuses, codes, dates), so the quoting decision is made once per distinct text.
+# Bounded in count and in length; the output is that of deciding every time (tests/unit/test_yamlio_emit.py).
+_SCALAR_SEEN: dict[str, str] = {}
+_KEY_SEEN: dict[str, str] = {}
+_SEEN_LEN = 80
+
+
+def _string_text(value: str) -> str | None:
+    """How a string value is written on its line, or None when it needs a `|` block."""
+    text = _SCALAR_SEEN.get(value)
+    if text is None:
+        if _literal_ok(value):
+            return None
+        text = _string(value)
+        if len(value) <= _SEEN_LEN:
+            if len(_SCALAR_SEEN) >= _SEEN_MAX:
+                _SCALAR_SEEN.clear()
+            _SCALAR_SEEN[value] = text
+    return text
+
+
 def _value(value: Any, indent: int, out: list[str], head: str, depth: int) -> None:
     """Append `head` followed by `value` written at `indent` (its block children go deeper).
 
     `depth` is the number of lists and mappings around `value`.
     """
-    if isinstance(value, dict):
+    kind = type(value)
+    if kind is str:
+        text = _string_text(value)
+        if text is not None:
+            out.append(f"{head} {text}" if head else text)
+        else:  # a block at the top level is still indented, so a line such as `---` stays content
+            _literal(value, max(indent, 2), out, f"{head} " if head else "")
+    elif kind is dict or (kind is not list and isinstance(value, dict)):
         inner = _container_depth(depth)
         if not value:
             out.append(f"{head} {{}}" if head else "{}")
@@ -504,7 +533,7 @@ def _value(value: Any, indent: int, out: list[str], head: str, depth: int) -> No
         if head:
             out.append(head)
         _mapping(value, indent, out, None, inner)
-    elif isinstance(value, (list, tuple)):
+    elif kind is list or isinstance(value, (list, tuple)):
         inner = _container_depth(depth)
         if not value:
             out.append(f"{head} []" if head else "[]")
@@ -512,13 +541,13 @@ def _value(value: Any, indent: int, out: list[str], head: str, depth: int) -> No
         if head:
             out.append(head)
         pad = " " * indent
+        dash = pad + "-"
         for item in value:
             if isinstance(item, dict) and item:
                 _mapping(item, indent + 2, out, pad + "- ", _container_depth(inner))
             else:
-                _value(item, indent + 2, out, pad + "-", inner)
+                _value(item, indent + 2, out, dash, inner)
     elif isinstance(value, str) and _literal_ok(value):
-        # a block at the top level is still indented, so a line such as `---` stays content
         _literal(value, max(indent, 2), out, f"{head} " if head else "")
     else:
         out.append(f"{head} {_scalar(value)}" if head else _scalar(value))
@@ -529,14 +558,36 @@ def _mapping(
 ) -> None:
     """Write a non-empty mapping; `depth` counts it and the containers around it."""
     pad = " " * indent
-    for i, (key, item) in enumerate(value.items()):
-        prefix = first_prefix if (i == 0 and first_prefix is not None) else pad
-        text = _key(key)
-        if len(text) > MAX_IMPLICIT_KEY:
-            out.append(f"{prefix}? {text}")
-            _value(item, indent + 2, out, f"{pad}:", depth)
-        else:
-            _value(item, indent + 2, out, f"{prefix}{text}:", depth)
+    inner = indent + 2
+    prefix = pad if first_prefix is None else first_prefix
+    seen = _KEY_SEEN
+    append = out.append
+    for key, item in value.items():
+        text = seen.get(key) if type(key) is str else None
+        if text is None:
+            text = _key(key)
+            if len(text) > MAX_IMPLICIT_KEY:
+                append(f"{prefix}? {text}")
+                _value(item, inner, out, f"{pad}:", depth)
+                prefix = pad
+                continue
+            if type(key) is str and len(key) <= _SEEN_LEN:
+                if len(seen) >= _SEEN_MAX:
+                    seen.clear()
+                seen[key] = text
+        kind = type(item)
+        if kind is str:  # the common case, inline: a key and a one-line string
+            line = _SCALAR_SEEN.get(item)
+            if line is not None:
+                append(f"{prefix}{text}: {line}")
+                prefix = pad
+                continue
+        elif kind is int and len(str(item)) <= MAX_INT_DIGITS:
+            append(f"{prefix}{text}: {item}")
+            prefix = pad
+            continue
+        _value(item, inner, out, f"{prefix}{text}:", depth)
+        prefix = pad
 
 
 def dump(data: Any) -> str:

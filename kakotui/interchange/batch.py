@@ -1,8 +1,9 @@
 """Many record files saved as one commit: written, committed, or all put back as they were.
 
 Under the repository lock: check that every file is still what the caller planned on (absent for a
-new record, the expected blob for an update), write each file atomically (temporary name, rename),
-flush them to disk once, commit them all with one `git fast-import`, and bring git's index stat data
+new record, the expected blob for an update), write each file atomically (temporary name, rename)
+while one `git fast-import` packs the same bytes and the caller's index rows go in (three things at
+once, on two cores), flush the files to disk once, move the branch, and bring git's index stat data
 up to date so that `git status` stays fast. If anything fails before the commit is made, every file
 is restored and the log is exactly as it was. Index rows for the SQLite cache are built here from
 the already validated records, so a 100,000-record import does not parse and validate them twice.
@@ -14,7 +15,7 @@ import json
 import os
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -78,43 +79,78 @@ def commit_many(
     author: Identity,
     *,
     progress: Progress | None = None,
+    alongside: Callable[[], object] | None = None,
 ) -> tuple[str, str | None]:
     """Write and commit `files` (path -> canonical bytes) in one commit; return (commit, old head).
 
     `expected[path]` is the blob the file must hold now, or None when it must not exist. Raises
     `Conflict` or `GitError`; in both cases no file is left changed and HEAD has not moved.
+
+    The files are written by threads while `git fast-import` hashes and packs the same bytes from its
+    stdin (it reads no work-tree file); the branch moves only once every file is written and flushed.
+    `alongside` (the index rows, in a transaction the caller commits or rolls back) runs in one more
+    thread from the moment the lock is held (the caller rolls it back on `Conflict` too); it has
+    ended when this returns or raises, and its exception is raised if the commit was made.
+    `progress` is called from the thread that writes the files.
     """
+    with repo_lock(git.git_dir), ThreadPoolExecutor(2) as background:
+        # the index rows go in from the start (their transaction is rolled back on a conflict too)
+        side = background.submit(alongside) if alongside is not None else None
+        try:
+            return _commit_locked(git, files, expected, message, author, progress, background, side)
+        finally:
+            if side is not None:
+                wait([side])
+
+
+def _commit_locked(
+    git: Git,
+    files: Mapping[str, bytes],
+    expected: Mapping[str, str | None],
+    message: str,
+    author: Identity,
+    progress: Progress | None,
+    background: ThreadPoolExecutor,
+    side: Future[object] | None,
+) -> tuple[str, str | None]:
     root = git.root
     base = os.fspath(root)
-    with repo_lock(git.git_dir):
-        originals: dict[str, bytes | None] = {}
-        for path in files:
-            want = expected.get(path)
-            if want is None:
-                # lexists: a file, a folder or a symlink (even a dangling one); one lstat, no Path objects
-                if os.path.lexists(os.path.join(base, path)):
-                    raise Conflict(f"{path} was created by someone else since the import was planned")
-                originals[path] = None
-                continue
-            try:
-                current: bytes | None = (root / path).read_bytes()
-            except FileNotFoundError:
-                current = None
-            if current is None or blob_sha(current) != want:
-                raise Conflict(f"{path} was changed by someone else since the import was planned")
-            originals[path] = current
-        old_head = git.head()
-        written: list[str] = []
+    originals: dict[str, bytes | None] = {}
+    for path in files:
+        want = expected.get(path)
+        if want is None:
+            # lexists: a file, a folder or a symlink (even a dangling one); one lstat, no Path objects
+            if os.path.lexists(os.path.join(base, path)):
+                raise Conflict(f"{path} was created by someone else since the import was planned")
+            originals[path] = None
+            continue
         try:
-            _write_all(root, files, originals, written, progress)
-            os.sync()  # one barrier for all the files instead of an fsync each (100x faster here)
-            commit = git.commit_files(dict(files), message, author, expected_head=old_head)
-        except BaseException:
-            _restore(root, written, originals)
-            raise
-        # Entries added by blob id carry no stat data: without a refresh every later `git status`
-        # would hash all the imported files again.
-        git.run("update-index", "-q", "--refresh", check=False)
+            current: bytes | None = (root / path).read_bytes()
+        except FileNotFoundError:
+            current = None
+        if current is None or blob_sha(current) != want:
+            raise Conflict(f"{path} was changed by someone else since the import was planned")
+        originals[path] = current
+    old_head = git.head()
+    written: list[str] = []
+    writing = background.submit(_write_all, root, files, originals, written, progress)
+
+    def on_disk() -> None:
+        writing.result()
+        os.sync()  # one barrier for all the files instead of an fsync each (100x faster here)
+
+    try:
+        commit = git.commit_files(dict(files), message, author, expected_head=old_head, before_ref=on_disk)
+    except BaseException:
+        wait([writing])  # every file written must be known before they are put back
+        _restore(root, written, originals)
+        raise
+    # Entries added by blob id carry no stat data: without a refresh every later `git status`
+    # would hash all the imported files again.
+    git.run("update-index", "-q", "--refresh", check=False)
+    if side is not None:
+        side.result()
+
     return commit, old_head
 
 

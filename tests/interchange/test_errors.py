@@ -115,7 +115,7 @@ def test_a_failed_commit_puts_every_file_back(log: ExceptionLog, tmp_path: Path)
     rows = [list(r) for r in ROWS]
     rows[0][12] = "An updated note."  # T-001 exists already: this is an update, the others are new
     write_csv(sheet, HEADERS, rows)
-    before = state(log)
+    before, indexed = state(log), _index_counts(log)
     first = next((log.root / "records").rglob("*.yaml"))
     original = first.read_bytes()
     lock = log.git.git_dir / "refs" / "heads" / "main.lock"
@@ -128,3 +128,50 @@ def test_a_failed_commit_puts_every_file_back(log: ExceptionLog, tmp_path: Path)
     assert state(log) == before
     assert first.read_bytes() == original
     assert len(list((log.root / "records").rglob("*.yaml"))) == 1
+    # the index rows, written while git made the commit, were rolled back with it
+    assert _index_counts(log) == indexed
+
+
+def _index_counts(log: ExceptionLog) -> tuple[int, ...]:
+    db = log.index.db
+    assert not db.in_transaction
+    return tuple(
+        db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        for table in ("records", "fact_records", "cost_lines", "recoveries")
+    )
+
+
+def test_a_large_import_whose_commit_fails_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checked by the worker processes, written by the file threads while git packs the records and
+    the index rows go in: a commit that fails at the end leaves no file, no index row, no ref; the
+    same import then works."""
+    from datetime import date
+
+    from kakotui.interchange import checking, sample
+    from kakotui.store import gitrepo
+
+    monkeypatch.setattr(checking, "POOL_MIN", 1)
+    monkeypatch.setattr(checking, "CHUNK", 7)
+    monkeypatch.setattr(gitrepo, "_PIPE_MAX", 0)  # git fast-import reads its stream from a file
+    log = ExceptionLog.init(tmp_path / "log", station="SZ1", config=sample.sample_config())
+    log.save_many(sample.generate(60, seed=9, start=date(2026, 9, 1), end=date(2026, 11, 25)), "import", "m")
+    out = tmp_path / "export.csv"
+    log.export(fmt="csv", path=out)
+    fresh = ExceptionLog.init(tmp_path / "fresh", station="SZ1", config=sample.sample_config())
+    fresh.refresh()
+    before, indexed = state(fresh), _index_counts(fresh)
+    lock = fresh.git.git_dir / "refs" / "heads" / "main.lock"
+    lock.mkdir()
+    try:
+        with pytest.raises(Exception, match=r"update-ref|lock"):
+            fresh.import_(out, on_error="skip")
+    finally:
+        lock.rmdir()
+    assert state(fresh) == before and _index_counts(fresh) == indexed
+    assert not list((fresh.root / "records").rglob("*.yaml"))
+    result = fresh.import_(out, on_error="skip")  # the same import, once the lock is gone
+    assert len(result.created) == 60 and result.commit
+    assert _index_counts(fresh)[:2] == (60, 60)
+    assert fresh.git.run("status", "--porcelain", "--untracked-files=all").decode() == ""

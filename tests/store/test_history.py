@@ -319,7 +319,9 @@ def test_a_slow_walk_without_a_commit_graph_starts_writing_one(
     assert has_commit_graph(log.git)
     graph = (log.git.git_dir / "objects/info/commit-graph").read_bytes()
     assert b"BIDX" in graph and b"BDAT" in graph  # with changed-path (Bloom filter) chunks
-    assert summary(log.history(NEW_ID, build_trail=False)) == EXPECTED_HISTORY  # the same answer through the graph
+    assert (
+        summary(log.history(NEW_ID, build_trail=False)) == EXPECTED_HISTORY
+    )  # the same answer through the graph
 
 
 def test_shallow_clone_says_what_is_missing(root: Path, tmp_path: Path) -> None:
