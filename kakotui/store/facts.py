@@ -275,11 +275,12 @@ def _sla_bucket(column: str, reship: bool = False) -> str:
 
 
 SLA_ROLLUPS = {
-    "decide": "roll_sla_decide",
-    "reship": "roll_sla_reship",
-    "close": "roll_sla_close",
+    "decide": ("roll_sla_decide_all", "roll_sla_decide"),
+    "reship": ("roll_sla_reship_all", "roll_sla_reship"),
+    "close": ("roll_sla_close_all", "roll_sla_close"),
 }
-"""The audit's SLA classes per stage (`_sla_bucket`), per month x vendor x station x days taken."""
+"""The audit's SLA classes per stage (`_sla_bucket`), per month x days taken (the first: a
+fiftieth of the rows, for the whole log) and per month x vendor x station x days taken."""
 GAP_COLUMNS = {
     code: f"gap{i}"
     for i, code in enumerate(
@@ -299,12 +300,17 @@ _GAP_VALUES = tuple(
     for code, column in GAP_COLUMNS.items()
 )
 ROLLUPS = (
+    # per month and category only (a twentieth of roll_records_month's rows): the unfiltered questions
+    Rollup("roll_records_category", "fact_records", "day", ("category",), _RECORD_VALUES),
     # per month without the week: a quarter of roll_records' rows, for every question not by week
     Rollup("roll_records_month", "fact_records", "day", ("vendor", "station", "category"), _RECORD_VALUES),
     Rollup("roll_records", "fact_records", "day", ("week", "vendor", "station", "category"), _RECORD_VALUES),
     # per inspector (the audit's activity table), with the count of each data gap (GAPS, in order)
     Rollup(
         "roll_audit", "fact_records", "day", ("vendor", "station", "inspector"), _RECORD_VALUES + _GAP_VALUES
+    ),
+    Rollup(
+        "roll_sla_decide_all", "fact_records", "day", (), (("n", "1"),), (("b", _sla_bucket("decided_s")),)
     ),
     Rollup(
         "roll_sla_decide",
@@ -315,6 +321,14 @@ ROLLUPS = (
         (("b", _sla_bucket("decided_s")),),
     ),
     Rollup(
+        "roll_sla_reship_all",
+        "fact_records",
+        "day",
+        (),
+        (("n", "1"),),
+        (("b", _sla_bucket("first_reship_s", reship=True)),),
+    ),
+    Rollup(
         "roll_sla_reship",
         "fact_records",
         "day",
@@ -322,6 +336,7 @@ ROLLUPS = (
         (("n", "1"),),
         (("b", _sla_bucket("first_reship_s", reship=True)),),
     ),
+    Rollup("roll_sla_close_all", "fact_records", "day", (), (("n", "1"),), (("b", _sla_bucket("closed_s")),)),
     Rollup(
         "roll_sla_close",
         "fact_records",
@@ -338,6 +353,8 @@ ROLLUPS = (
         ("vendor", "station", "responsible", "currency"),
         _MONEY_VALUES,
     ),
+    # per month, category and currency only (a twelfth of roll_costs_category's rows): unfiltered trends
+    Rollup("roll_costs_category_all", "cost_lines", "day", ("category", "currency"), _MONEY_VALUES),
     # the attribution without vendor and station (a seventh of roll_costs' rows): the unfiltered
     # cost report and meeting pack
     Rollup(

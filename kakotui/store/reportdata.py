@@ -263,10 +263,10 @@ class FactSource:
         by: Sequence[str],
         responsible: Sequence[str] = (),
         *,
-        name: str | None = None,
+        name: Sequence[str] | None = None,
     ) -> tuple[facts.Rollup, str, list[Any], list[str]] | None:
         """The roll-up that answers a question (its name, WHERE, parameters, key terms), if any;
-        `name` asks for that roll-up only."""
+        `name` asks for one of those roll-ups only (the first that has the columns)."""
         if not self.rollups:
             return None
         needed = {k for k in by if k != "month"}
@@ -277,7 +277,10 @@ class FactSource:
             (
                 r
                 for r in facts.ROLLUPS
-                if r.source == table and r.day == day and needed <= set(r.keys) and name in (None, r.name)
+                if r.source == table
+                and r.day == day
+                and needed <= set(r.keys)
+                and (name is None or r.name in name)
             ),
             None,
         )
