@@ -263,7 +263,7 @@ class FactSource:
         by: Sequence[str],
         responsible: Sequence[str] = (),
         *,
-        name: Sequence[str] | None = None,
+        name: tuple[str, ...] | None = None,
     ) -> tuple[facts.Rollup, str, list[Any], list[str]] | None:
         """The roll-up that answers a question (its name, WHERE, parameters, key terms), if any;
         `name` asks for one of those roll-ups only (the first that has the columns)."""
