@@ -55,6 +55,9 @@ def status_of(record: dict[str, Any]) -> str:
 # Canonical order and text
 
 
+_EMPTY: dict[str, Any] = {}  # the schema node of a key the schema does not know (never changed)
+
+
 class KeyOrder:
     """Orders mapping keys the way the schema lists its properties (unknown keys last, sorted)."""
 
@@ -85,11 +88,19 @@ class KeyOrder:
         if isinstance(data, dict):
             props: dict[str, Any] = node.get("properties", {})
             known = [k for k in props if k in data]
-            unknown = sorted(k for k in data if k not in props)
-            return {k: self.apply(data[k], props.get(k, {})) for k in known + unknown}
+            if len(known) < len(data):
+                known += sorted(k for k in data if k not in props)
+            # scalars (most values) are taken as they are, without a call
+            return {
+                k: self.apply(v, props.get(k, _EMPTY)) if isinstance(v, (dict, list)) else v
+                for k in known
+                for v in (data[k],)
+            }
         if isinstance(data, list):
-            items = node.get("items", {})
-            return [self.apply(item, items if isinstance(items, dict) else {}) for item in data]
+            items = node.get("items", _EMPTY)
+            if not isinstance(items, dict):
+                items = _EMPTY
+            return [self.apply(item, items) if isinstance(item, (dict, list)) else item for item in data]
         return data
 
 

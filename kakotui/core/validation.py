@@ -9,7 +9,7 @@ from kakotui.core import yamlio
 from kakotui.core.config import Config
 from kakotui.core.problems import Problem
 from kakotui.core.rules import Context, check_rules
-from kakotui.core.schemas import Schemas
+from kakotui.core.schemas import Schemas, strings_safe_in
 
 
 @dataclass
@@ -32,9 +32,14 @@ def validate_record(
     *,
     path: str | None = None,
     known_ids: frozenset[str] | None = None,
+    text: str | None = None,
 ) -> list[Problem]:
-    """Schema first; the rules run only on records whose shape the schema accepted."""
-    problems = schemas.errors("exception", record)
+    """Schema first; the rules run only on records whose shape the schema accepted.
+
+    `text`: the YAML the record was read from or is written as, when the caller has it (its strings
+    are then screened on the text, `schemas.strings_safe_in`, instead of by walking the record)."""
+    safe = text is not None and strings_safe_in(text)
+    problems = schemas.errors("exception", record, strings_safe=safe)
     if not problems:
         problems = check_rules(record, Context(config, path, known_ids))
     file = path or ""
@@ -55,4 +60,6 @@ def check_text(
         return Checked(path, None, [Problem(path, "", "yaml", str(exc))])
     if not isinstance(data, dict):
         return Checked(path, None, [Problem(path, "", "yaml", "a record file must hold one mapping")])
-    return Checked(path, data, validate_record(data, schemas, config, path=path, known_ids=known_ids))
+    source = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    problems = validate_record(data, schemas, config, path=path, known_ids=known_ids, text=source)
+    return Checked(path, data, problems)

@@ -50,12 +50,22 @@ def _init_worker(schema_texts: dict[str, str], config_data: dict[str, Any], know
 def _verdict(
     record: dict[str, Any], path: str, schemas: Schemas, config: Config, known: frozenset[str], render: bool
 ) -> Verdict:
-    problems = validate_record(record, schemas, config, path=path, known_ids=known)
+    ordered: dict[str, Any] | None = None
+    text: str | None = None
+    if render:  # written first: the text screens the record's strings for the validator
+        ordered = canonical(record, schemas)
+        try:
+            text = yamlio.dump(ordered)
+        except Exception:  # data YAML cannot hold: the validator words it (and it is not written)
+            text = None
+    problems = validate_record(record, schemas, config, path=path, known_ids=known, text=text)
     if not render or any(p.severity == "error" for p in problems):
         return Verdict(problems)
-    ordered = canonical(record, schemas)
-    text = yamlio.dump(ordered).encode("utf-8")
-    return Verdict(problems, text, index_row(path, text, ordered, config))
+    if ordered is None or text is None:  # valid yet not written above: let the writer raise here
+        ordered = canonical(record, schemas)
+        text = yamlio.dump(ordered)
+    data = text.encode("utf-8")
+    return Verdict(problems, data, index_row(path, data, ordered, config))
 
 
 def _check_chunk(args: tuple[list[tuple[dict[str, Any], str]], bool]) -> list[Verdict]:

@@ -146,3 +146,42 @@ def test_a_schema_the_rust_validator_cannot_compile_falls_back_to_the_reference(
     schemas = Schemas(texts)
     assert not schemas.fast_valid("odd", "ab") or schemas.is_valid("odd", "ab")
     assert schemas.errors("odd", "ab") == []
+
+
+def test_screening_the_yaml_text_stands_in_for_walking_the_record(
+    schemas: Schemas, records: list[dict[str, Any]]
+) -> None:
+    """`strings_safe_in(text)` lets the fast path skip collecting the record's strings: for every edge
+    variant, written as YAML and read back, the text screen refuses what the walk refuses (the fast
+    answer is never trusted where the walk would not trust it), and validating with the text gives the
+    same problems as validating without it."""
+    from kakotui.core import yamlio
+    from kakotui.core.config import Config
+    from kakotui.core.schemas import _CONTROL, _strings, strings_safe_in
+    from kakotui.core.validation import check_text, validate_record
+
+    config = Config.from_data(sample.sample_config())
+    screened = 0
+    for record in records[::100]:
+        for variant in [record, *variants(record)]:
+            try:
+                text = yamlio.dump(variant)
+            except Exception:  # data YAML cannot hold (a lone surrogate): never written, never read
+                continue
+            strings: list[str] = []
+            _strings(variant, strings)
+            joined = "\n".join(strings)
+            walk_clean = not (":60" in joined or "0000-" in joined or _CONTROL.search(joined))
+            safe = strings_safe_in(text)
+            assert walk_clean or not safe, text  # the screen passes only what the walk passes
+            screened += not safe
+            path = f"records/{variant.get('id')}.yaml"
+            assert validate_record(variant, schemas, config, path=path, text=text) == validate_record(
+                variant, schemas, config, path=path
+            )
+            checked = check_text(text.encode(), path, schemas, config)
+            assert checked.problems == validate_record(checked.record, schemas, config, path=path)
+    assert screened >= 20  # the control characters, leap seconds and year 0000 above are screened out
+    for text in ('a: "x\\x1by"\n', "a: 2026-11-26T23:59:60Z\n", "a: '0000-01-01'\n", 'a: "\\u0085"\n'):
+        assert not strings_safe_in(text)
+    assert strings_safe_in("a: plain text\nb: 'quoted: 60'\n")
