@@ -151,6 +151,63 @@ def test_a_catch_up_of_many_records_writes_what_the_triggers_write(
     assert results["set-wise"][0] == dump(tmp_path / "fresh.sqlite")[0]
 
 
+def _edit_records(root: Path, log: ExceptionLog, count: int, tag: str) -> None:
+    """A commit from elsewhere that changes the description of `count` records."""
+    for path, _sha in _entries(log)[:count]:
+        record = log.get(Path(path).stem).record
+        assert record is not None
+        record["qc"]["description"] = f"Checked again ({tag})."
+        (root / path).write_text(to_text(record, log.schemas), encoding="utf-8")
+    git(root, "add", "-A", "records")
+    git(root, "-c", "user.name=Elsewhere", "-c", "user.email=e@example.com", "commit", "-q", "-m", tag)
+
+
+def test_a_big_catch_up_moves_its_wal_in_a_thread_and_close_waits_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a catch-up of many records the WAL is not moved at its commit (the caller waits for the
+    rows only); a thread moves it, `close` waits for that thread, and the usual automatic checkpoint
+    is back on the connection afterwards, also when the catch-up fails."""
+    root = tmp_path / "log"
+    build_demo(root).close()
+    monkeypatch.setattr(index_module, "_CHECKPOINT_AFTER", 10)
+    with ExceptionLog(root) as log:
+        index = Index(log.git, log.schemas, log.config, path=tmp_path / "copy.sqlite")
+        index.rebuild()
+        _edit_records(root, log, 12, "one")
+        seen: list[int] = []
+        monkeypatch.setattr(
+            index,
+            "_checkpoint_later",
+            lambda: seen.append(index.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]),
+        )
+        assert index.catch_up().changed == 12
+        assert seen == [0]  # no checkpoint at the catch-up's own commit
+        assert index.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+        monkeypatch.delattr(index, "_checkpoint_later")
+        _edit_records(root, log, 11, "two")
+        assert index.catch_up().changed == 11
+        folding = index._folding
+        assert folding is not None
+        index.close()
+        assert not folding.is_alive()
+        # a failing catch-up puts the automatic checkpoint back too
+        again = Index(log.git, log.schemas, log.config, path=tmp_path / "copy.sqlite")
+        _edit_records(root, log, 13, "three")
+
+        def broken(*_args: Any, **_kw: Any) -> int:
+            raise RuntimeError("disk on fire")
+
+        monkeypatch.setattr(again, "_upsert", broken)
+        with pytest.raises(RuntimeError):
+            again.catch_up()
+        assert again.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+        monkeypatch.delattr(again, "_upsert")
+        assert again.catch_up().changed == 13
+        assert again.by_id(Path(_entries(log)[0][0]).stem)["search"].count("checked again (three)") == 1
+        again.close()
+
+
 def test_blobs_are_read_from_the_work_tree_only_when_the_file_is_that_blob(
     demo: Path, tmp_path: Path
 ) -> None:
