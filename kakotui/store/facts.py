@@ -445,6 +445,48 @@ def _rollup_fill(roll: Rollup) -> str:
     )
 
 
+def _rollup_base(roll: Rollup, filled: Sequence[Rollup]) -> Rollup | None:
+    """The filled roll-up with the fewest columns that `roll` is a coarser grouping of, if any: same
+    fact table, same month column (the same `day`, or neither has one), the same values and every
+    key and computed key of `roll` among its own. Every value is a sum (`_rollup_fill`, the
+    triggers), so summing that roll-up's rows per `roll`'s columns gives what the facts give; its
+    keys already hold the coalesced strings and its month and computed keys the same expressions."""
+    fits = [
+        wide
+        for wide in filled
+        if wide.name != roll.name
+        and wide.source == roll.source
+        and wide.day == roll.day
+        and wide.values == roll.values
+        and set(roll.keys) <= set(wide.keys)
+        and set(roll.computed) <= set(wide.computed)
+    ]
+    return min(fits, key=lambda wide: len(wide.columns), default=None)
+
+
+def _rollup_plan(rollups: Sequence[Rollup]) -> list[tuple[Rollup, Rollup | None]]:
+    """The order to fill the roll-ups in, the widest first, each with the filled roll-up to sum
+    (`_rollup_base`) or None: summed from its fact table."""
+    plan: list[tuple[Rollup, Rollup | None]] = []
+    for roll in sorted(rollups, key=lambda r: -len(r.columns)):  # a narrower one has fewer columns
+        plan.append((roll, _rollup_base(roll, [filled for filled, _ in plan])))
+    return plan
+
+
+def _rollup_derive(roll: Rollup, base: Rollup) -> str:
+    """The roll-up summed from a filled wider one (`_rollup_base`): far fewer rows than the facts."""
+    cols = ", ".join(roll.columns)
+    values = [v for v, _ in roll.values]
+    return (
+        f"INSERT INTO {roll.name}({cols}, {', '.join(values)}) SELECT {cols}, "
+        + ", ".join(f"sum({v})" for v in values)
+        + f" FROM {base.name} GROUP BY {cols}"
+    )
+
+
+_ROLLUP_PLAN = _rollup_plan(ROLLUPS)
+
+
 def _recovered(path: str, what: str) -> str:
     agg = {
         "sum": "coalesce(sum(coalesce(v.reporting_minor, 0)), 0)",
@@ -576,10 +618,11 @@ def _fill_rollups(db: sqlite3.Connection) -> None:
         db.execute(f"DROP TRIGGER IF EXISTS {name}")
     db.execute("DELETE FROM fact_delays")
     db.execute(_DELAYS_FILL)
-    for roll in ROLLUPS:
+    for roll in ROLLUPS:  # tables and triggers made in the order of ROLLUPS, as ROLLUP_SCHEMA does
         for statement in _rollup_ddl(roll):
             db.execute(statement)
-        db.execute(_rollup_fill(roll))
+    for roll, base in _ROLLUP_PLAN:
+        db.execute(_rollup_fill(roll) if base is None else _rollup_derive(roll, base))
     for statement in _EXTRA_DDL:
         db.execute(statement)
     for statement in _BALANCES_FILL:
