@@ -177,6 +177,8 @@ def main() -> None:
             kids = resource.getrusage(resource.RUSAGE_CHILDREN)
             return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
+        # start from a disk with nothing pending: the sheet just written, a previous run's deleted tree
+        os.sync()
         load_before = os.getloadavg()[0]
         start = time.perf_counter()
         cpu0 = cpu_now()

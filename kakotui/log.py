@@ -1219,7 +1219,7 @@ class ExceptionLog:
         def index_rows() -> None:
             """Written while git packs the records and the files are made (SQLite works outside the
             GIL); committed only with the commit, rolled back if it fails."""
-            self.index._upsert(row for _path, _text, row, _blob in entries)
+            self.index.upsert_many([row for _path, _text, row, _blob in entries])
 
         try:
             commit, old_head = commit_many(

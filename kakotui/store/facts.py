@@ -641,11 +641,12 @@ class Bulk:
     triggers: tuple[tuple[str, str], ...]  # (name, SQL)
 
 
-def bulk_begin(db: sqlite3.Connection) -> Bulk:
+def bulk_begin(db: sqlite3.Connection, *, empty: bool = True) -> Bulk:
     """Empty the record and fact tables for a rebuild, in the caller's write transaction, with their
     secondary indexes and every trigger on them dropped (the roll-ups' too): appending rows to bare
     tables and then `bulk_end` costs about a quarter of keeping ~20 indexes and the roll-up triggers
-    row by row. Until `bulk_end` the roll-ups are stale: the transaction must not commit before it."""
+    row by row. Until `bulk_end` the roll-ups are stale: the transaction must not commit before it.
+    `empty=False`: the rows are kept (a large import adds to them; `bulk_end` sums every fact)."""
     names = ", ".join(f"'{t}'" for t in _BULK_TABLES)
     found = db.execute(
         f"SELECT type, name, sql FROM sqlite_master WHERE type IN ('index', 'trigger') AND sql IS NOT NULL "
@@ -653,8 +654,9 @@ def bulk_begin(db: sqlite3.Connection) -> Bulk:
     ).fetchall()
     for kind, name, _sql in found:
         db.execute(f'DROP {"INDEX" if kind == "index" else "TRIGGER"} IF EXISTS "{name}"')
-    for table in _BULK_TABLES:
-        db.execute(f"DELETE FROM {table}")
+    if empty:
+        for table in _BULK_TABLES:
+            db.execute(f"DELETE FROM {table}")
     db.execute("DELETE FROM meta WHERE key = 'rollups'")
     return Bulk(
         tuple(str(sql) for kind, _name, sql in found if kind == "index"),

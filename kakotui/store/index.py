@@ -75,6 +75,7 @@ _CACHE_KB = 64 * 1024  # SQLite page cache of the index connection
 _AUTOCHECKPOINT = 1000  # WAL pages after which a commit moves the WAL into the database (SQLite's default)
 _CHECKPOINT_AFTER = 1000  # records changed by one catch-up before its WAL is folded in at once
 _SET_MIN = 100  # rows of one write from which their facts are replaced set-wise (facts.replacing)
+_BULK_MIN = 5000  # rows of one import from which it may be written as a rebuild is (`upsert_many`)
 
 _WORKER: dict[str, Any] = {}
 _BATCH = 200  # records per job sent to a worker process
@@ -298,6 +299,7 @@ class Index:
         width = len(COLUMNS)
         count = 0
         for chunk in _chunks(rows, 2000):  # streamed in chunks: never every row at once
+            chunk = list({r[0]: r for r in chunk}.values())  # a path twice: its last row, as REPLACE does
             ready = [r[width] if len(r) > width else _facts_of(r, self.config) for r in chunk]
             paths = [r[0] for r in chunk]
             batch = facts.replacing(self.db, paths) if len(chunk) >= _SET_MIN else nullcontext(False)
@@ -307,6 +309,35 @@ class Index:
                     _insert_facts(self.db, ready)
                 else:
                     _write_facts(self.db, ready, [(p,) for p in paths])
+        return count
+
+    def upsert_many(self, rows: Sequence[tuple[Any, ...]]) -> int:
+        """`_upsert` for a batch known in full (an import): when it is large and at least a third of
+        the log, written as a rebuild writes (`facts.bulk_begin`/`bulk_end`: indexes and triggers
+        dropped, the rows appended, the indexes made and every roll-up summed again), which at that
+        size costs a fraction of keeping ~20 indexes and the roll-ups row by row. In the caller's
+        transaction when one is open, else in one of its own that the caller commits."""
+        if len(rows) < _BULK_MIN:
+            return self._upsert(rows)
+        width = len(COLUMNS)
+        # each path once (the last row wins, as INSERT OR REPLACE), each row with its report facts
+        rows = [
+            r if len(r) > width else (*r, _facts_of(r, self.config)) for r in {r[0]: r for r in rows}.values()
+        ]
+        (present,) = self.db.execute("SELECT count(*) FROM records").fetchone()
+        if len(rows) * 3 < int(present):
+            return self._upsert(rows)
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+        saved = facts.bulk_begin(self.db, empty=False)
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS kakotui_bulk(path TEXT PRIMARY KEY)")
+        self.db.execute("DELETE FROM temp.kakotui_bulk")
+        self.db.executemany("INSERT OR IGNORE INTO temp.kakotui_bulk VALUES (?)", [(r[0],) for r in rows])
+        for table in ("records", "fact_records", "cost_lines", "recoveries"):  # the rows being replaced
+            self.db.execute(f"DELETE FROM {table} WHERE path IN (SELECT path FROM temp.kakotui_bulk)")
+        self.db.execute("DELETE FROM temp.kakotui_bulk")
+        count = self._append(rows)
+        facts.bulk_end(self.db, saved)
         return count
 
     def _rows_from_blobs(

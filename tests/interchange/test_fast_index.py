@@ -12,6 +12,7 @@ import pytest
 
 from kakotui.interchange import checking, sample
 from kakotui.log import ExceptionLog
+from kakotui.store import index as index_module
 from kakotui.store.index import COLUMNS
 from tests.interchange.sheets import HEADERS, MAPPING_DEFAULTS, ROWS, write_csv
 
@@ -40,11 +41,14 @@ def _same_as_rebuild(log: ExceptionLog) -> dict[str, list[tuple[Any, ...]]]:
     return written
 
 
-@pytest.fixture(params=["in-process", "pool"])
+@pytest.fixture(params=["in-process", "pool", "bulk"])
 def where(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Check and render in this process, or in the worker processes (the path of a large import)."""
-    if request.param == "pool":
+    """Check and render in this process, or in the worker processes (the path of a large import), and
+    with the index rows written as a rebuild writes them (`Index.upsert_many`, a large import)."""
+    if request.param in ("pool", "bulk"):
         monkeypatch.setattr(checking, "POOL_MIN", 1)
+    if request.param == "bulk":
+        monkeypatch.setattr(index_module, "_BULK_MIN", 1)
     return str(request.param)
 
 

@@ -248,3 +248,61 @@ def test_a_rebuild_that_fails_half_way_leaves_the_index_as_it_was(
         assert dump(log.index.path) == before
         monkeypatch.undo()
         assert log.refresh().rebuilt is False  # nothing to redo: the index is whole
+
+
+def test_a_large_import_written_as_a_rebuild_writes_what_the_row_by_row_path_writes(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Index.upsert_many` (indexes and triggers dropped, rows appended, every roll-up summed again)
+    leaves the same tables, rows and schema as `_upsert`, for a batch that replaces some records (one
+    of them twice in the batch) and adds new ones, and only takes that path for a batch that is large
+    and at least a third of the log."""
+    with ExceptionLog(demo) as log:
+        log.refresh()
+        log.index.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        start = tmp_path / "start.sqlite"
+        shutil.copy(log.index.path, start)
+        entries = _entries(log)
+        rows: list[tuple[Any, ...]] = []
+        for n, (path, _sha) in enumerate(entries[:40]):
+            record = log.get(Path(path).stem).record
+            assert record is not None
+            record["qc"]["quantity"] = int(record["qc"].get("quantity") or 1) + 2
+            if n % 2:  # a new record: another id and path
+                record["id"] = record["id"][:-5] + f"{90000 + n:05d}"
+                path = str(Path(path).with_name(record["id"] + ".yaml"))
+            data = to_text(record, log.schemas).encode()
+            rows.append(
+                index_module._row_facts(
+                    path, log.git.blob_sha(data), data, log.schemas, log.config, worktree=False
+                )
+            )
+        rows.append(rows[0])  # a path twice: the last row wins
+        results = {}
+        for name, bulk_min in (("bulk", 1), ("rows", 10**9)):
+            monkeypatch.setattr(index_module, "_BULK_MIN", bulk_min)
+            path = tmp_path / f"{name}.sqlite"
+            shutil.copy(start, path)
+            index = Index(log.git, log.schemas, log.config, path=path)
+            calls: list[int] = []
+            monkeypatch.setattr(
+                facts,
+                "bulk_end",
+                lambda db, saved, end=facts.bulk_end, calls=calls: calls.append(1) or end(db, saved),
+            )
+            with index.db:
+                assert index.upsert_many(rows) >= 40
+            assert calls == ([1] if name == "bulk" else [])
+            monkeypatch.undo()
+            index.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            index.close()
+            results[name] = dump(path)
+        assert results["bulk"] == results["rows"]
+        assert len(results["bulk"][0]["records"]) == len(entries) + 20
+        # a batch that is a small part of the log goes row by row
+        monkeypatch.setattr(index_module, "_BULK_MIN", 1)
+        index = Index(log.git, log.schemas, log.config, path=tmp_path / "rows.sqlite")
+        monkeypatch.setattr(facts, "bulk_begin", lambda *a, **k: pytest.fail("bulk path for a small batch"))
+        with index.db:
+            index.upsert_many(rows[:3])
+        index.close()
