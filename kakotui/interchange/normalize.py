@@ -55,7 +55,8 @@ def cell_text(value: Any) -> str:
         if value.isascii():
             text = value.strip()
             return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
-        return unicodedata.normalize("NFC", value).strip().replace("\r\n", "\n").replace("\r", "\n")
+        text = unicodedata.normalize("NFC", value).strip()
+        return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -94,6 +95,7 @@ def row_hash(values: Iterable[str]) -> str:
 # ---------------------------------------------------------------------------------------------
 # Dates and times
 
+_SERIAL = re.compile(r"\d{5}(\.\d+)?")  # an Excel date serial written as text
 _ISO = re.compile(
     r"^(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})"
     r"(?:[T ]+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.\d+)?)?)?"
@@ -175,7 +177,7 @@ def parse_datetime(value: Any, tz: timezone, *, day_first: bool = True) -> str:
     text = cell_text(value)
     if not text:
         raise BadValue("no date given")
-    if re.fullmatch(r"\d{5}(\.\d+)?", text):
+    if _SERIAL.fullmatch(text):
         return _serial(float(text), tz, text)
     m = _ISO.match(text)
     if m:
@@ -272,12 +274,13 @@ _MONEY = re.compile(
     r"^(?P<pre>[A-Za-z]{3}|[A-Za-z]{1,2}\$|[¥￥$€£₩]|rmb|RMB)?\s*(?P<sign>-)?\s*"
     r"(?P<num>\d[\d,.' \u00a0\u202f]*)\s*(?P<post>[A-Za-z]{3}|[¥￥$€£元円₩]|rmb|RMB)?$"
 )
+_DIGIT_GROUPS = re.compile(r"[' \u00a0\u202f]")  # thousands separators that are never decimal points
 MONEY_HINT = "e.g. 38.50, ¥38.5, $12, 38,50 € or CNY 38.50"
 
 
 def _decimal_text(num: str) -> str:
     """`1,234.50` / `1.234,50` / `38,50` / `1 234,5` -> `1234.50`-style text (the last separator decides)."""
-    num = re.sub(r"[' \u00a0\u202f]", "", num)
+    num = _DIGIT_GROUPS.sub("", num)
     last_dot, last_comma = num.rfind("."), num.rfind(",")
     if last_dot >= 0 and last_comma >= 0:
         decimal_sep = "." if last_dot > last_comma else ","
@@ -338,6 +341,9 @@ def _money_text(amount: Decimal, currency: str, original: str) -> str:
     return f"{format_amount(amount)} {currency}"
 
 
+_WHOLE = re.compile(r"[x×*]?\s*(\d{1,9})(?:\.0+)?\s*(?:pcs?|pieces?|units?|x|件|个|只|双|套)?\.?", re.I)
+
+
 def parse_int(value: Any) -> int:
     """A whole number: `2`, `2.0`, `2 pcs`, `x2`, `2件`."""
     if isinstance(value, bool):
@@ -349,9 +355,7 @@ def parse_int(value: Any) -> int:
             return int(value)
         raise BadValue(f"{value!r} is not a whole number")
     text = cell_text(value)
-    m = re.fullmatch(
-        r"[x×*]?\s*(\d{1,9})(?:\.0+)?\s*(?:pcs?|pieces?|units?|x|件|个|只|双|套)?\.?", text, re.I
-    )
+    m = _WHOLE.fullmatch(text)
     if not m:
         raise BadValue(f"{text[:40]!r} is not a whole number")
     return int(m[1])

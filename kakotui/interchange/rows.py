@@ -10,7 +10,6 @@ such steps are the latest date the row gives, and their person is the one import
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,11 @@ _CUSTOMER_FIELDS = {"confirmed_at": "at", "customer_channel": "channel", "custom
                     "customer_note": "note"}  # fmt: skip
 _CLOSURE_FIELDS = {"final_status": "final_status", "closed_at": "closed_at", "closed_by": "closed_by",
                    "closure_note": "note"}  # fmt: skip
+_RESHIP_COST_FIELDS = (*_RESHIP_FIELDS, *_COST_FIELDS)
+# The flat fields `build` writes sheet values to (status, ids and a record's JSON are read apart).
+_BUILT_FIELDS = frozenset(_QC_FIELDS).union(
+    _DECISION_FIELDS, _RESHIP_COST_FIELDS, _VENDOR_FIELDS, _CUSTOMER_FIELDS, _CLOSURE_FIELDS
+)
 # Record field path (first parts) -> flat field, to report a validation problem at its column.
 _PATH_FIELD: dict[str, str] = {f"qc.{f}": f for f in _QC_FIELDS}
 _PATH_FIELD |= {f"decision.{v}": k for k, v in _DECISION_FIELDS.items()} | {"decision": "decision"}
@@ -107,11 +111,12 @@ class SheetRow:
     problems: list[RowProblem] = field(default_factory=list)
 
 
-_MISSING = object()
-# Kinds whose value depends on the text alone (not on a number/date cell type) and repeat a lot.
+_NOTHING = object()  # what an empty cell says
+# Kinds whose value, for a text cell, depends on the text alone (not on the reader's day-first setting),
+# is not a mutable list or dict, and repeats a lot.
 _MEMO_KINDS = frozenset({"vendor", "carrier", "code", "station", "status", "severity", "decision", "party",
                          "reship_status", "vendor_outcome", "customer_outcome", "final_status", "cost_type",
-                         "vendor_channel", "customer_channel", "person"})  # fmt: skip
+                         "vendor_channel", "customer_channel", "person", "int", "money"})  # fmt: skip
 
 
 class CellReader:
@@ -126,54 +131,54 @@ class CellReader:
         self.csv = sheet.kind == "csv"
         self.day_first = True if mapping.day_first is None else mapping.day_first
         targets = mapping.targets
-        # (field, position, column, kind, identifier?) once, not per cell
-        self.cells = [
-            (t, p, targets[t], FIELDS[t].kind, FIELDS[t].kind in ("ident", "id"))
-            for t, p in self.positions.items()
-        ]
-        self.memo: dict[tuple[str, str], Any] = {}  # names and words repeat: convert each once
+        # (field, position, column, kind, identifier?, memoized?) once, not per cell
+        self.cells: list[tuple[str, int, str, str, bool, bool]] = []
+        for target, position in self.positions.items():
+            kind = FIELDS[target].kind
+            identifier, memoized = kind in ("ident", "id"), kind in _MEMO_KINDS
+            self.cells.append((target, position, targets[target], kind, identifier, memoized))
+        # (kind, text cell as given) -> (text, value): names and words repeat, so each is read once
+        self.memo: dict[tuple[str, str], tuple[str, Any]] = {}
 
     def read(self, number: int, cells: Sequence[Any]) -> SheetRow:
         row = SheetRow(number, {}, {})
+        raw, values, memo = row.raw, row.values, self.memo
         width = len(cells)
-        for target, position, column, kind, identifier in self.cells:
+        for target, position, column, kind, identifier, memoized in self.cells:
             value = cells[position] if position < width else None
-            if self.csv and isinstance(value, str):
-                value = unquote_formula(value)
-            text = nz.cell_text(value)
-            row.raw[target] = text
-            if text in nz.FORMULA_ERRORS:
-                row.problems.append(
-                    RowProblem(
-                        number,
-                        column,
-                        text,
-                        "a formula error in the sheet: fix the formula or clear the cell",
-                        target,
-                    )
-                )
+            if value is None or value == "":  # a blank cell, as most cells of a sparse sheet are
+                raw[target] = ""
                 continue
-            if not text or (not identifier and text.casefold() in nz.EMPTY_WORDS):
+            if memoized and type(value) is str:
+                key = (kind, value)
+                outcome = memo.get(key)
+                if outcome is None:
+                    outcome = memo[key] = self.read_cell(kind, identifier, value)
+            else:
+                outcome = self.read_cell(kind, identifier, value)
+            text, found = outcome
+            raw[target] = text
+            if found is _NOTHING:
                 continue
-            if kind in _MEMO_KINDS:
-                key = (kind, text)
-                found = self.memo.get(key, _MISSING)
-                if found is _MISSING:
-                    try:
-                        found = self.convert(kind, value, text)
-                    except nz.BadValue as exc:
-                        found = exc
-                    self.memo[key] = found
-                if isinstance(found, nz.BadValue):
-                    row.problems.append(RowProblem(number, column, text, str(found), target))
-                else:
-                    row.values[target] = found
-                continue
-            try:
-                row.values[target] = self.convert(kind, value, text)
-            except nz.BadValue as exc:
-                row.problems.append(RowProblem(number, column, text, str(exc), target))
+            if isinstance(found, nz.BadValue):
+                row.problems.append(RowProblem(number, column, text, str(found), target))
+            else:
+                values[target] = found
         return row
+
+    def read_cell(self, kind: str, identifier: bool, value: Any) -> tuple[str, Any]:
+        """A cell's text and its value: `_NOTHING` when it says nothing, a `BadValue` when it cannot be read."""
+        if self.csv and isinstance(value, str):
+            value = unquote_formula(value)
+        text = nz.cell_text(value)
+        if text in nz.FORMULA_ERRORS:
+            return text, nz.BadValue("a formula error in the sheet: fix the formula or clear the cell")
+        if not text or (not identifier and text.casefold() in nz.EMPTY_WORDS):
+            return text, _NOTHING
+        try:
+            return text, self.convert(kind, value, text)
+        except nz.BadValue as exc:
+            return text, exc
 
     def convert(self, kind: str, value: Any, text: str) -> Any:
         v = self.vocab
@@ -184,7 +189,9 @@ class CellReader:
         if kind == "int":
             return nz.parse_int(value)
         if kind == "ident":
-            return nz.identifier(value)
+            return text if isinstance(value, str) else nz.identifier(value)  # a text cell is its text
+        if kind in ("text", "longtext"):
+            return text if kind == "longtext" else " ".join(text.split())
         if kind == "id":
             try:
                 return str(RecordId.parse(text))
@@ -215,8 +222,6 @@ class CellReader:
             return _evidence(text)
         if kind == "person":
             return " ".join(text.split())
-        if kind in ("text", "longtext"):
-            return text if kind == "longtext" else " ".join(text.split())
         tables: dict[str, tuple[Mapping[str, str], tuple[str, ...]]] = {
             "severity": (nz.SEVERITY_WORDS, ("minor", "major", "critical")),
             "decision": (nz.DECISION_WORDS, ("reship", "refund", "return-to-vendor", "accept-as-is", "cancel")),
@@ -301,19 +306,21 @@ class RecordBuilder:
         vals = row.values
         base = row.base
         flat = flatten(base) if base is not None else {}
-        rec: dict[str, Any] = copy.deepcopy(base) if base is not None else {"schema_version": SCHEMA_VERSION}
+        rec: dict[str, Any] = _json_copy(base) if base is not None else {"schema_version": SCHEMA_VERSION}
         rec["id"] = record_id
         if row.key and not rec.get("source_key") and not row.record_id:
             rec["source_key"] = row.key
         rec = {"schema_version": rec.get("schema_version", SCHEMA_VERSION), "id": record_id,
                **{k: v for k, v in rec.items() if k not in ("schema_version", "id")}}  # fmt: skip
 
-        def changed(name: str) -> bool:
-            if name not in vals:
-                return False
-            value = vals[name]
-            shown = value if isinstance(value, str) else _flat_value(name, value)
-            return shown != flat.get(name, "")
+        # The fields the row changes: a value the sheet gives that differs from the record's flat value
+        # (for a new record, any value). Worked out once; the steps below only ask "in changed?".
+        changed = {
+            name
+            for name, value in vals.items()
+            if name in _BUILT_FIELDS
+            and (value if isinstance(value, str) else _flat_value(name, value)) != flat.get(name, "")
+        }
 
         def note(problem: str, name: str = "status") -> None:
             column = self.mapping.column_of(name) or ""
@@ -322,7 +329,7 @@ class RecordBuilder:
         # -- the QC failure
         qc: dict[str, Any] = rec.setdefault("qc", {})
         for name in _QC_FIELDS:
-            if changed(name):
+            if name in changed:
                 qc[name] = vals[name]
         for name in ("station", "inspector", "severity", "quantity", "vendor", "failure_code"):
             if name not in qc and self.default(name) is not None:
@@ -345,13 +352,13 @@ class RecordBuilder:
         target = _STAGE[current]
         if word_stage is not None:
             target = max(target, _STAGE[word_stage])
-        if any(changed(n) for n in _DECISION_FIELDS):
+        if not changed.isdisjoint(_DECISION_FIELDS):
             target = max(target, _STAGE["decided"])
-        if any(changed(n) for n in (*_RESHIP_FIELDS, *_COST_FIELDS)):
+        if not changed.isdisjoint(_RESHIP_COST_FIELDS):
             target = max(target, _STAGE["reshipping"])
-        if any(changed(n) for n in _CUSTOMER_FIELDS):
+        if not changed.isdisjoint(_CUSTOMER_FIELDS):
             target = max(target, _STAGE["awaiting-confirmation"])
-        if any(changed(n) for n in _CLOSURE_FIELDS):
+        if not changed.isdisjoint(_CLOSURE_FIELDS):
             target = max(target, _STAGE["closed"])
         final = vals.get("final_status") or (
             extra if extra in ("resolved", "written-off", "escalated", "void") else None
@@ -359,13 +366,13 @@ class RecordBuilder:
         is_void = final == "void" or (
             final is None and (rec.get("closure") or {}).get("final_status") == "void"
         )
-        reship_given = any(n in vals for n in (*_RESHIP_FIELDS, *_COST_FIELDS))
+        reship_given = not vals.keys().isdisjoint(_RESHIP_COST_FIELDS)
 
         # -- the decision
         if target >= _STAGE["decided"] and not (is_void and "decision" not in rec and "decision" not in vals):
             decision: dict[str, Any] = dict(rec.get("decision") or {})
             for name, key in _DECISION_FIELDS.items():
-                if changed(name):
+                if name in changed:
                     decision[key] = vals[name]
             if "action" not in decision:
                 action = extra if extra in ("refund", "return-to-vendor", "accept-as-is") else None
@@ -400,9 +407,9 @@ class RecordBuilder:
             first = reships[0] if reships else {"ref": f"{record_id}-R1"}
             first["ref"] = first.get("ref") if reships else f"{record_id}-R1"
             for name, key in _RESHIP_FIELDS.items():
-                if changed(name):
+                if name in changed:
                     first[key] = vals[name]
-            if any(changed(n) for n in _COST_FIELDS) or "costs" not in first:
+            if not changed.isdisjoint(_COST_FIELDS) or "costs" not in first:
                 costs = self._costs(vals, first, note)
                 if costs is None:
                     return rec
@@ -441,23 +448,21 @@ class RecordBuilder:
 
         # -- the first vendor contact
         contacts = [dict(c) for c in rec.get("vendor_contacts") or []]
-        vendor_charged = (
-            any(
+        wants_contact = not changed.isdisjoint(_VENDOR_FIELDS)
+        closing_resolved = target == _STAGE["closed"] and (final or "resolved") == "resolved"
+        if not wants_contact and closing_resolved and self.default("vendor_outcome"):
+            # Closing a record the vendor bears a cost of, and the vendor has not answered yet.
+            vendor_charged = decision_action == "return-to-vendor" or any(
                 line.get("responsible") == "vendor"
                 for r in rec.get("reshipments") or []
                 for line in r.get("costs") or []
             )
-            or decision_action == "return-to-vendor"
-        )
-        answered = any(c.get("outcome") not in (None, "pending") for c in contacts)
-        closing_resolved = target == _STAGE["closed"] and (final or "resolved") == "resolved"
-        wants_contact = any(changed(n) for n in _VENDOR_FIELDS) or (
-            closing_resolved and vendor_charged and not answered and self.default("vendor_outcome")
-        )
+            answered = any(c.get("outcome") not in (None, "pending") for c in contacts)
+            wants_contact = vendor_charged and not answered
         if wants_contact:
             contact = contacts[0] if contacts else {}
             for name, key in _VENDOR_FIELDS.items():
-                if changed(name):
+                if name in changed:
                     contact[key] = _money_record(vals[name]) if name == "recovered" else vals[name]
             contact.setdefault("at", vals.get("vendor_contacted_at") or _latest(rec))
             contact.setdefault("by", self.person)
@@ -471,10 +476,10 @@ class RecordBuilder:
 
         # -- the customer's confirmation
         needs_confirmation = target == _STAGE["closed"] and not is_void and "customer_confirmation" not in rec
-        if any(changed(n) for n in _CUSTOMER_FIELDS) or needs_confirmation:
+        if not changed.isdisjoint(_CUSTOMER_FIELDS) or needs_confirmation:
             confirmation = dict(rec.get("customer_confirmation") or {})
             for name, key in _CUSTOMER_FIELDS.items():
-                if changed(name):
+                if name in changed:
                     confirmation[key] = vals[name]
             outcome = confirmation.get("outcome") or self.default("customer_outcome")
             if outcome is None:
@@ -492,12 +497,10 @@ class RecordBuilder:
             }
 
         # -- the closure
-        if target == _STAGE["closed"] and (
-            not rec.get("closure") or any(changed(n) for n in _CLOSURE_FIELDS)
-        ):
+        if target == _STAGE["closed"] and (not rec.get("closure") or not changed.isdisjoint(_CLOSURE_FIELDS)):
             closure = dict(rec.get("closure") or {})
             for name, key in _CLOSURE_FIELDS.items():
-                if changed(name):
+                if name in changed:
                     closure[key] = vals[name]
             closure.setdefault("final_status", final or self.default("final_status") or "resolved")
             closure.setdefault("closed_at", _latest(rec))
@@ -538,6 +541,15 @@ class RecordBuilder:
         amount, currency = str(cost).split(" ")
         money = {"amount": amount, "currency": currency}
         return money, [{"type": types[0], "amount": dict(money), "responsible": parties[0]}]
+
+
+def _json_copy(value: Any) -> Any:
+    """A deep copy of JSON data (dicts, lists, scalars): what `copy.deepcopy` makes of it, at under half the cost."""
+    if isinstance(value, dict):
+        return {k: _json_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_copy(v) for v in value]
+    return value
 
 
 def _flat_value(name: str, value: Any) -> str:
