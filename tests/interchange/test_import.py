@@ -263,3 +263,33 @@ def test_no_free_id_is_a_row_problem(log: ExceptionLog, tmp_path: Path) -> None:
     (problem,) = result.plan.problems
     assert "station SZ1 has no free id left in 2026" in problem.message and result.stopped
     assert log.import_(sheet, station="SZ2").created == ["SZ2-2026-00001"]
+
+
+def test_an_import_pauses_the_cyclic_garbage_collector_and_turns_it_back_on(
+    log: ExceptionLog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading, planning and saving run with the collector paused (its full collections rescan an
+    import's growing heap); it is on again afterwards, also after a refused import, and a caller that
+    had it off keeps it off."""
+    import gc
+
+    from kakotui.interchange import importer
+
+    seen: list[bool] = []
+    plan = importer.plan_import
+    monkeypatch.setattr(importer, "plan_import", lambda *a, **k: seen.append(gc.isenabled()) or plan(*a, **k))
+    sheet = write_csv(tmp_path / "sheet.csv", HEADERS, ROWS)
+    assert gc.isenabled()
+    result = log.import_(sheet, mapping=_mapping(log, sheet, tmp_path))
+    assert result.created and seen == [False] and gc.isenabled()
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(LogError):
+        log.import_(empty)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        log.import_(sheet, mapping=_mapping(log, sheet, tmp_path))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
