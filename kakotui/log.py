@@ -1137,7 +1137,7 @@ class ExceptionLog:
             loaded = self._current(record_id)
             assert loaded.record is not None
             return _sync.conflict_notes(loaded.id, loaded.record)
-        rows = self.index.query("json LIKE ?", ['%"conflicts": [%'], columns=["id", "json"])
+        rows = self.index.query("json LIKE ?", ['%"conflicts":[%'], columns=["id", "json"])
         return [n for row in rows for n in _sync.conflict_notes(str(row["id"]), json.loads(row["json"]))]
 
     def resolve(self, record_id: str, choices: dict[str, str]) -> SaveResult:

@@ -33,12 +33,14 @@ def validate_record(
     path: str | None = None,
     known_ids: frozenset[str] | None = None,
     text: str | None = None,
+    screened: bool = False,
 ) -> list[Problem]:
     """Schema first; the rules run only on records whose shape the schema accepted.
 
     `text`: the YAML the record was read from or is written as, when the caller has it (its strings
-    are then screened on the text, `schemas.strings_safe_in`, instead of by walking the record)."""
-    safe = text is not None and strings_safe_in(text)
+    are then screened on the text, `schemas.strings_safe_in`, instead of by walking the record);
+    `screened`: `yamlio.screen(text)` is known to be true."""
+    safe = text is not None and strings_safe_in(text, screened=screened)
     problems = schemas.errors("exception", record, strings_safe=safe)
     if not problems:
         problems = check_rules(record, Context(config, path, known_ids))
@@ -54,12 +56,21 @@ def check_text(
     *,
     known_ids: frozenset[str] | None = None,
 ) -> Checked:
+    source: str | bytes = text
+    if isinstance(text, bytes) and len(text) <= yamlio.MAX_BYTES:
+        try:
+            source = text.decode("utf-8")
+        except UnicodeDecodeError:
+            pass  # yamlio.load says where
+    screened = isinstance(source, str) and len(source) <= yamlio.MAX_BYTES and yamlio.screen(source)
     try:
-        data = yamlio.load(text)
+        data = yamlio.load(source, screened=screened)
     except yamlio.YamlError as exc:
         return Checked(path, None, [Problem(path, "", "yaml", str(exc))])
     if not isinstance(data, dict):
         return Checked(path, None, [Problem(path, "", "yaml", "a record file must hold one mapping")])
-    source = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
-    problems = validate_record(data, schemas, config, path=path, known_ids=known_ids, text=source)
+    assert isinstance(source, str)  # the load would have failed otherwise
+    problems = validate_record(
+        data, schemas, config, path=path, known_ids=known_ids, text=source, screened=screened
+    )
     return Checked(path, data, problems)

@@ -171,8 +171,10 @@ def _position(text: str, index: int) -> tuple[int, int]:
     return line, index - (text.rfind("\n", 0, index) + 1) + 1
 
 
-def load(text: str | bytes, *, max_bytes: int = MAX_BYTES) -> Any:
-    """Parse one YAML document strictly; raise `YamlError` for anything we refuse."""
+def load(text: str | bytes, *, max_bytes: int = MAX_BYTES, screened: bool = False) -> Any:
+    """Parse one YAML document strictly; raise `YamlError` for anything we refuse.
+
+    `screened`: the caller has checked that `screen(text)` is true (its character checks are skipped)."""
     if isinstance(text, bytes):
         raw = text
         if len(raw) > max_bytes:
@@ -185,18 +187,21 @@ def load(text: str | bytes, *, max_bytes: int = MAX_BYTES) -> Any:
     else:
         if len(text) > max_bytes:
             raise YamlError(f"file too large ({len(text):,} characters; the limit is {max_bytes:,} bytes)")
-    bad = _NOT_YAML_CHAR.search(text)
-    if bad:
-        line, column = _position(text, bad.start())
-        raise YamlError(
-            f"character U+{ord(bad.group()):04X} is not allowed in YAML (escape it)", line, column
-        )
+    if not screened:
+        screened = screen(text)
+    if not screened:
+        bad = _NOT_YAML_CHAR.search(text)
+        if bad:
+            line, column = _position(text, bad.start())
+            raise YamlError(
+                f"character U+{ord(bad.group()):04X} is not allowed in YAML (escape it)", line, column
+            )
     if not text.isascii():
         size = len(text.encode("utf-8"))
         if size > max_bytes:
             raise YamlError(f"file too large ({size:,} bytes; the limit is {max_bytes:,})")
     try:
-        return _load_canonical(text)
+        return _load_canonical(text, screened=screened)
     except _NotCanonical:
         return _load_events(text)
 
@@ -222,13 +227,14 @@ def _load_events(text: str) -> Any:
 
 # ---------------------------------------------------------------------------------------------
 # Fast path for canonical text. Parsing a record through libyaml's events costs ~550 us; the
-# files we write use a small line-oriented subset of YAML that a line parser reads ~3x faster. It
-# accepts only lines of the exact shapes the canonical writer produces (block mappings with
-# snake-case keys, block lists of scalars and mappings, single-quoted strings on one line, plain
-# words and integers, `|`/`|-` literal blocks, `{}`/`[]`), at exactly the indentation the writer
-# uses, and gives up (`_NotCanonical`) at anything else, so the strict loader above decides every
-# other text, including every text it refuses. tests/unit/test_yamlio_fast.py checks that both
-# give the same data, or that the fast path gave up, over generated and damaged texts.
+# files we write use a small line-oriented subset of YAML that a line parser reads several times
+# faster. It accepts only lines of the exact shapes the canonical writer produces (block mappings
+# with snake-case keys, block lists of scalars and mappings, single-quoted strings on one line,
+# plain words and integers, `|`/`|-` literal blocks, `{}`/`[]`), at exactly the indentation the
+# writer uses, and gives up (`_NotCanonical`) at anything else, so the strict loader above decides
+# every other text, including every text it refuses. One loop over the lines with a stack of open
+# containers (no call per line or per value: a record is ~60 lines). tests/unit/test_yamlio_fast.py
+# checks that both give the same data, or that the fast path gave up, over generated and damaged texts.
 
 
 class _NotCanonical(Exception):
@@ -236,37 +242,36 @@ class _NotCanonical(Exception):
 
 
 _NOT_FAST = re.compile("[\t\r\x85\u2028\u2029\ufeff]")  # tabs, other line breaks, BOM: strict path
+# Every character that a check of `load` or of the schema screen looks for: outside YAML's printable
+# set, outside the fast subset (above), C0/C1 controls and backslashes (`schemas.strings_safe_in`).
+# A text without any needs none of those scans (`screen`): one search instead of three.
+_SUSPECT = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\\\\\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
 _FAST_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FAST_RESERVED_KEYS = frozenset(["true", "false", "null"])
 # Plain words and keys already checked: most values repeat (statuses, vendors, people, keys).
 _PLAIN_SEEN: dict[str, Any] = {}
 _KEYS_SEEN: set[str] = set()
 _SEEN_MAX = 50_000
-_Line = tuple[int, str]  # (indentation, the rest of the line)
+_MISS = object()
 
 
-def _fast_key(key: str) -> str:
-    if key in _KEYS_SEEN:
-        return key
+def screen(text: str) -> bool:
+    """True when `text` holds no tab, carriage return or other line break, BOM, C0/C1 control
+    character, backslash, or anything YAML cannot hold: `load(text, screened=True)` then skips its
+    own character checks, and `schemas.strings_safe_in(text, screened=True)` its search."""
+    return _SUSPECT.search(text) is None
+
+
+def _key_ok(key: str) -> bool:
     if key in _FAST_RESERVED_KEYS or not _FAST_KEY.fullmatch(key):
-        raise _NotCanonical
+        return False
     if len(_KEYS_SEEN) < _SEEN_MAX:
         _KEYS_SEEN.add(key)
-    return key
+    return True
 
 
-def _fast_scalar(value: str, lines: list[_Line], pos: list[int], indent: int) -> Any:
-    """A one-line value (after `key: ` or `- `); `indent` is that of the key or dash."""
-    if value in _PLAIN_SEEN:
-        return _PLAIN_SEEN[value]
-    first = value[:1]
-    if first == "'":
-        inner = value[1:-1]
-        if len(value) < 2 or value[-1] != "'" or "'" in inner.replace("''", ""):
-            raise _NotCanonical
-        return inner.replace("''", "'")
-    if first == "|":
-        return _fast_literal(value, lines, pos, indent + 2)
+def _fast_plain(value: str) -> Any:
+    """An unquoted one-line value: an integer, a plain word (`true`, `false`, `null` resolved), `{}`, `[]`."""
     result: Any
     if _INT_RE.fullmatch(value):
         if len(value.lstrip("-")) > MAX_INT_DIGITS:
@@ -285,113 +290,132 @@ def _fast_scalar(value: str, lines: list[_Line], pos: list[int], indent: int) ->
     return result
 
 
-def _fast_literal(header: str, lines: list[_Line], pos: list[int], indent: int) -> str:
-    if header not in ("|", "|-"):
+def _fast_literal(header: str, lines: list[str], i: int, indent: int) -> tuple[str, int]:
+    """A `|` or `|-` block whose body starts at line `i`, indented `indent`; and the line after it."""
+    if header != "|" and header != "|-":
         raise _NotCanonical
-    i = pos[0]
     body: list[str] = []
     blank = 0
-    while i < len(lines):
-        ind, content = lines[i]
+    n = len(lines)
+    while i < n:
+        line = lines[i]
+        content = line.lstrip(" ")
         if not content:
-            if not body or ind:  # leading blank lines, or a line of spaces: the strict path
+            if not body or line:  # leading blank lines, or a line of spaces: the strict path
                 raise _NotCanonical
             blank += 1
-        elif ind >= indent:
+        else:
+            ind = len(line) - len(content)
+            if ind < indent:
+                break
             if not body and ind > indent:
                 raise _NotCanonical  # YAML would take the deeper indentation as the block's
-            body.extend("" for _ in range(blank))
-            blank = 0
-            body.append(" " * (ind - indent) + content)
-        else:
-            break
+            if blank:
+                body.extend([""] * blank)
+                blank = 0
+            body.append(line[indent:])
         i += 1
     if not body:
         raise _NotCanonical
-    pos[0] = i
-    return "\n".join(body) + ("\n" if header == "|" else "")
+    return "\n".join(body) + ("\n" if header == "|" else ""), i
 
 
-def _fast_block(lines: list[_Line], pos: list[int], parent: int, depth: int) -> Any:
-    """The block mapping or list that is the value of a `key:` line at indentation `parent`."""
-    if depth >= MAX_DEPTH - 1 or pos[0] >= len(lines):
-        raise _NotCanonical
-    ind, content = lines[pos[0]]
-    if ind != parent + 2:
-        raise _NotCanonical
-    if content[:2] == "- ":
-        return _fast_list(lines, pos, ind, depth + 1)
-    return _fast_mapping(lines, pos, ind, depth + 1, None)
-
-
-def _fast_list(lines: list[_Line], pos: list[int], indent: int, depth: int) -> list[Any]:
-    out: list[Any] = []
-    while pos[0] < len(lines):
-        ind, content = lines[pos[0]]
-        if ind != indent or content[:2] != "- ":
-            break
-        rest = content[2:]
-        key, sep, _value = rest.partition(": ")
-        if (sep or rest.endswith(":")) and _FAST_KEY.fullmatch(key if sep else rest[:-1]):
-            if depth >= MAX_DEPTH - 1:
+def _fast_scalar(value: str, lines: list[str], i: int, indent: int) -> tuple[Any, int]:
+    """A one-line value that is not a plain word seen before (after `key: ` or `- ` at `indent`),
+    and the line after it (a literal block takes the lines below)."""
+    first = value[0]
+    if first == "'":
+        if len(value) < 2 or value[-1] != "'":
+            raise _NotCanonical
+        inner = value[1:-1]
+        if "'" in inner:
+            if "'" in inner.replace("''", ""):
                 raise _NotCanonical
-            out.append(_fast_mapping(lines, pos, indent + 2, depth + 1, rest))
-        else:
-            pos[0] += 1
-            if not rest or rest[0] == " " or rest[-1] == " ":
-                raise _NotCanonical
-            out.append(_fast_scalar(rest, lines, pos, indent))
-    return out
+            inner = inner.replace("''", "'")
+        return inner, i
+    if first == "|":
+        return _fast_literal(value, lines, i, indent + 2)
+    if first == " ":
+        raise _NotCanonical
+    return _fast_plain(value), i
 
 
-def _fast_mapping(
-    lines: list[_Line], pos: list[int], indent: int, depth: int, first: str | None
-) -> dict[str, Any]:
-    """Entries at `indent`; `first` is the first entry when it shares a line with a list dash."""
-    out: dict[str, Any] = {}
+def _load_canonical(text: str, *, screened: bool = False) -> Any:
+    """The data of a text in the canonical subset (a top-level mapping); `_NotCanonical` otherwise."""
+    if not text.endswith("\n") or (not screened and _NOT_FAST.search(text)):
+        raise _NotCanonical
+    lines = text[:-1].split("\n")
     n = len(lines)
-    while pos[0] < n:
-        if first is not None:
-            content, first = first, None
-        else:
-            ind, content = lines[pos[0]]
-            if ind != indent or content[:2] == "- ":
-                break
+    if n > MAX_NODES // 3 - 2 or not lines[0] or lines[0][0] == " ":  # a line holds at most 3 values
+        raise _NotCanonical
+    root: dict[str, Any] = {}
+    frames: list[tuple[int, Any, bool]] = [(0, root, False)]  # open containers: (indentation, it, a list?)
+    top, obj, is_list = 0, root, False
+    seen, keys, miss = _PLAIN_SEEN, _KEYS_SEEN, _MISS
+    i = 0
+    while i < n:
+        line = lines[i]
+        content = line.lstrip(" ")
         if not content or content[-1] == " ":
             raise _NotCanonical
-        key, sep, value = content.partition(": ")
-        if not sep:
-            if content[-1] != ":":
+        ind = len(line) - len(content)
+        if ind != top:  # back out to the container this line belongs to
+            if ind > top:
                 raise _NotCanonical
-            key = content[:-1]
-        if key in out:
-            raise _NotCanonical
-        _fast_key(key)
-        pos[0] += 1
-        if sep:
-            if not value or value[0] == " ":
+            while ind < frames[-1][0]:
+                frames.pop()
+            top, obj, is_list = frames[-1]
+            if ind != top:
                 raise _NotCanonical
-            out[key] = _fast_scalar(value, lines, pos, indent)
+        i += 1
+        if is_list:
+            if content[:2] != "- ":
+                raise _NotCanonical
+            content = content[2:]
+            key, sep, value = content.partition(": ")
+            if not sep and content[-1] == ":":
+                key = content[:-1]
+            is_entry = (sep or content[-1] == ":") and (key in keys or _key_ok(key))
+            if not is_entry:  # a scalar item
+                item = seen.get(content, miss)
+                if item is miss:
+                    item, i = _fast_scalar(content, lines, i, ind)
+                obj.append(item)
+                continue
+            if len(frames) >= MAX_DEPTH - 1:
+                raise _NotCanonical
+            item = {}  # a mapping item: its first entry is on the dash's line
+            obj.append(item)
+            ind += 2
+            frames.append((ind, item, False))
+            top, obj, is_list = ind, item, False
         else:
-            out[key] = _fast_block(lines, pos, indent, depth)
-    return out
-
-
-def _load_canonical(text: str) -> Any:
-    """The data of a text in the canonical subset (a top-level mapping); `_NotCanonical` otherwise."""
-    if not text.endswith("\n") or _NOT_FAST.search(text):
-        raise _NotCanonical
-    raw = text[:-1].split("\n")
-    if len(raw) > MAX_NODES // 3 - 2:  # a line holds at most 3 values (`- key: value`)
-        raise _NotCanonical
-    lines = [(len(line) - len(content), content) for line in raw for content in (line.lstrip(" "),)]
-    if lines[0][0] or not lines[0][1]:
-        raise _NotCanonical
-    pos = [0]
-    data = _fast_mapping(lines, pos, 0, 1, None)
-    if pos[0] != len(lines):
-        raise _NotCanonical
-    return data
+            key, sep, value = content.partition(": ")
+            if not sep:
+                if content[-1] != ":":
+                    raise _NotCanonical
+                key = content[:-1]
+            if key not in keys and not _key_ok(key):
+                raise _NotCanonical
+        if key in obj:
+            raise _NotCanonical
+        if sep:
+            item = seen.get(value, miss)
+            if item is miss:
+                item, i = _fast_scalar(value, lines, i, ind)
+            obj[key] = item
+        else:  # `key:`: a block mapping or list on the next lines, two spaces in
+            if i >= n or len(frames) >= MAX_DEPTH - 1:
+                raise _NotCanonical
+            below = lines[i]
+            ind += 2
+            if below[:ind] != " " * ind or below[ind : ind + 1] in (" ", ""):
+                raise _NotCanonical
+            is_list = below[ind : ind + 2] == "- "
+            obj[key] = item = [] if is_list else {}
+            frames.append((ind, item, is_list))
+            top, obj = ind, item
+    return root
 
 
 # ---------------------------------------------------------------------------------------------

@@ -184,3 +184,34 @@ def test_nesting_and_size_limits_are_left_to_the_strict_loader() -> None:
     assert fast(many) is _GAVE_UP
     with pytest.raises(yamlio.YamlError, match="too many values"):
         yamlio.load(many)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(max_size=40), st.data())
+def test_a_screened_text_needs_none_of_the_character_checks(text: str, draw: st.DataObject) -> None:
+    """`screen` is one search standing for three (YAML's printable set, the fast subset, the schema
+    screen): a text it passes must pass each of them, and loading it with `screened=True` reads the
+    same as without."""
+    from kakotui.core.schemas import _CONTROL_OR_ESCAPE, strings_safe_in
+
+    text = yamlio.dump({"a": text, "b": [text]}) if draw.draw(st.booleans()) else text
+    if yamlio.screen(text):
+        assert not yamlio._NOT_YAML_CHAR.search(text)
+        assert not yamlio._NOT_FAST.search(text)
+        assert not _CONTROL_OR_ESCAPE.search(text)
+        assert strings_safe_in(text, screened=True) == strings_safe_in(text)
+        try:
+            expected = typed(yamlio.load(text, screened=False))
+        except yamlio.YamlError:
+            with pytest.raises(yamlio.YamlError):
+                yamlio.load(text, screened=True)
+        else:
+            assert typed(yamlio.load(text, screened=True)) == expected
+
+
+@pytest.mark.parametrize(
+    "char", ["\t", "\r", "\x00", "\x1b", "\x7f", "\x85", "\x9b", "\\", "\u2028", "\ufeff", "\ufffe"]
+)
+def test_screen_stops_at_every_character_a_check_looks_for(char: str) -> None:
+    assert not yamlio.screen(f"a: x{char}y\n")
+    assert yamlio.screen("a: 'x: y 中文 ¥38.50'\n")
