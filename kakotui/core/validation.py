@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,10 +59,8 @@ def check_text(
 ) -> Checked:
     source: str | bytes = text
     if isinstance(text, bytes) and len(text) <= yamlio.MAX_BYTES:
-        try:
+        with suppress(UnicodeDecodeError):  # yamlio.load says where
             source = text.decode("utf-8")
-        except UnicodeDecodeError:
-            pass  # yamlio.load says where
     screened = isinstance(source, str) and len(source) <= yamlio.MAX_BYTES and yamlio.screen(source)
     try:
         data = yamlio.load(source, screened=screened)

@@ -231,7 +231,9 @@ def _row_of(checked: Any, path: str, blob: str, config: Config, *, worktree: boo
     values = {c: getattr(summary, c) for c in SUMMARY_COLUMNS}  # asdict deep-copies: 3x slower
     if not values["id"]:
         values["id"] = Path(path).stem
-    problems = json.dumps([p.to_dict() for p in checked.problems], ensure_ascii=False) if checked.problems else "[]"
+    problems = (
+        json.dumps([p.to_dict() for p in checked.problems], ensure_ascii=False) if checked.problems else "[]"
+    )
     record_json = record_json_text(checked.record) if checked.record is not None else None
     return (
         path,
