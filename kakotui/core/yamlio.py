@@ -350,7 +350,9 @@ def _load_canonical(text: str, *, screened: bool = False) -> Any:
         raise _NotCanonical
     root: dict[str, Any] = {}
     frames: list[tuple[int, Any, bool]] = [(0, root, False)]  # open containers: (indentation, it, a list?)
-    top, obj, is_list = 0, root, False
+    obj: Any = root
+    item: Any
+    top, is_list = 0, False
     seen, keys, miss = _PLAIN_SEEN, _KEYS_SEEN, _MISS
     i = 0
     while i < n:

@@ -27,11 +27,6 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-try:  # ~8x json.dumps for the record's JSON column; the same compact text without it
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - a dependency; kept optional so a broken wheel only slows
-    _orjson = None
-
 from kakotui.core.config import Config
 from kakotui.core.ids import is_record_path
 from kakotui.core.record import Summary, summarize
@@ -39,6 +34,12 @@ from kakotui.core.schemas import Schemas
 from kakotui.core.validation import check_text
 from kakotui.store import facts
 from kakotui.store.gitrepo import Git, GitError
+
+_orjson: Any
+try:  # ~8x json.dumps for the record's JSON column; the same compact text without it
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - a dependency; kept optional so a broken wheel only slows
+    _orjson = None
 
 INDEX_FORMAT = "5"  # 5: the JSON column compact
 PREFIX = "records/"
