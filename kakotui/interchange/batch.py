@@ -11,7 +11,6 @@ the already validated records, so a 100,000-record import does not parse and val
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 from collections.abc import Callable, Mapping, Sequence
@@ -23,7 +22,7 @@ from kakotui.core.config import Config
 from kakotui.core.record import summarize
 from kakotui.store import facts
 from kakotui.store.gitrepo import Git, Identity, blob_sha, repo_lock
-from kakotui.store.index import SUMMARY_COLUMNS
+from kakotui.store.index import SUMMARY_COLUMNS, record_json_text
 
 __all__ = ["Conflict", "commit_many", "index_row"]
 
@@ -235,6 +234,6 @@ def index_row(path: str, data: bytes, record: dict[str, Any], config: Config) ->
         1,
         "[]",
         0,
-        json.dumps(record, ensure_ascii=False),
+        record_json_text(record),
         facts.child_rows(path, record, config, valid=True, worktree=False),
     )

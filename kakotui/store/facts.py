@@ -608,8 +608,9 @@ def _ensure_rollups(db: sqlite3.Connection) -> None:
         raise
 
 
-def _fill_rollups(db: sqlite3.Connection) -> None:
-    """Drop and make the roll-up tables and triggers again, filled from the facts (in the caller's transaction)."""
+def _fill_rollups(db: sqlite3.Connection, partials: Sequence[str] = ()) -> None:
+    """Drop and make the roll-up tables and triggers again, filled from the facts (in the caller's
+    transaction); `partials`: from the shards' sums instead (`bulk_rollups`)."""
     for name in [*(roll.name for roll in ROLLUPS), "bal", "bal_back", "bal_costs"]:
         db.execute(f"DROP TRIGGER IF EXISTS {name}_add")
         db.execute(f"DROP TRIGGER IF EXISTS {name}_sub")
@@ -622,11 +623,19 @@ def _fill_rollups(db: sqlite3.Connection) -> None:
         for statement in _rollup_ddl(roll):
             db.execute(statement)
     for roll, base in _ROLLUP_PLAN:
-        db.execute(_rollup_fill(roll) if base is None else _rollup_derive(roll, base))
+        if base is not None:
+            db.execute(_rollup_derive(roll, base))
+        elif partials and roll.source in _SHARDED:
+            db.execute(_rollup_merge(roll, partials))
+        else:
+            db.execute(_rollup_fill(roll))
     for statement in _EXTRA_DDL:
         db.execute(statement)
-    for statement in _BALANCES_FILL:
-        db.execute(statement)
+    if partials:
+        db.execute("INSERT INTO bal " + " UNION ALL ".join(f"SELECT * FROM {p}.bal" for p in partials))
+    else:
+        for statement in _BALANCES_FILL:
+            db.execute(statement)
     db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('rollups', ?)", (ROLLUP_KEY,))
 
 
@@ -668,13 +677,59 @@ def bulk_end(db: sqlite3.Connection, bulk: Bulk) -> None:
     """After `bulk_begin` and the rows: the indexes made over the filled tables, the roll-ups,
     balances and logging delays summed from the facts (`_fill_rollups`, what the triggers keep them
     equal to) and every trigger back."""
+    bulk_indexes(db, bulk)
+    bulk_rollups(db, bulk)
+
+
+def bulk_indexes(db: sqlite3.Connection, bulk: Bulk) -> None:
+    """The first half of `bulk_end`: the indexes `bulk_begin` dropped, made over the filled tables."""
     for sql in bulk.indexes:
         db.execute(sql)
-    _fill_rollups(db)
+
+
+def bulk_rollups(db: sqlite3.Connection, bulk: Bulk, *, partials: Sequence[str] = ()) -> None:
+    """The second half of `bulk_end`: the roll-ups, balances and delays filled, the triggers back.
+    `partials`: attached databases that hold `shard_sums` of shards which together are the fact
+    rows (kakotui.store.build): the roll-ups are summed from those instead of the facts."""
+    _fill_rollups(db, partials)
     present = {str(r[0]) for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     for name, sql in bulk.triggers:
         if name not in present:
             db.execute(sql)
+
+
+_SHARDED = ("fact_records", "cost_lines", "recoveries")  # the fact tables a shard holds
+
+
+def shard_sums() -> list[str]:
+    """Statements that write, into a connection's main database, one shard's sums (the shard attached
+    as `shard`): each roll-up that `_fill_rollups` sums from a fact table the shard holds, grouped as
+    its fill groups, and the balances of the shard's records (a record's rows are all in one shard)."""
+    out = []
+    for roll, base in _ROLLUP_PLAN:
+        if base is not None or roll.source not in _SHARDED:  # summed from a wider roll-up, or not sharded
+            continue
+        exprs = roll.exprs("f")
+        columns = [*(f"{e} AS {c}" for c, e in zip(roll.columns, exprs, strict=True))]
+        sums = [f"sum({e.format(r='f')}) AS {v}" for v, e in roll.values]
+        out.append(
+            f"CREATE TABLE {roll.name} AS SELECT {', '.join([*columns, *sums])} "
+            f"FROM shard.{roll.source} f GROUP BY {', '.join(exprs)}"
+        )
+    out.extend(f"CREATE TABLE bal AS {sql[len('INSERT INTO bal ') :]}" for sql in _BALANCES_FILL)
+    return out
+
+
+def _rollup_merge(roll: Rollup, partials: Sequence[str]) -> str:
+    """The roll-up summed from the shards' sums of it (`shard_sums`)."""
+    cols = ", ".join(roll.columns)
+    values = [v for v, _ in roll.values]
+    union = " UNION ALL ".join(f"SELECT * FROM {p}.{roll.name}" for p in partials)
+    return (
+        f"INSERT INTO {roll.name}({cols}, {', '.join(values)}) SELECT {cols}, "
+        + ", ".join(f"sum({v})" for v in values)
+        + f" FROM ({union}) GROUP BY {cols}"
+    )
 
 
 _CHANGED = "temp.kakotui_changed"

@@ -48,6 +48,7 @@ Progress = Callable[[int, int], None]
 SUMMARY_COLUMNS = [f.name for f in fields(Summary)]
 COLUMNS = ["path", "blob", *SUMMARY_COLUMNS, "valid", "problems", "worktree", "json"]
 _VALID, _WORKTREE, _JSON = COLUMNS.index("valid"), COLUMNS.index("worktree"), COLUMNS.index("json")
+INSERT_ROW = f"INSERT INTO records({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -131,7 +132,7 @@ def _read_worktree(root: str, path: str, sha: str) -> bytes | None:
     return data if _blob_id(data, sha) == sha else None
 
 
-def _check_many(batch: list[tuple[str, list[str], bytes | None]]) -> list[list[tuple[Any, ...]] | None]:
+def _check_many(batch: Sequence[tuple[str, list[str], bytes | None]]) -> list[list[tuple[Any, ...]] | None]:
     """Rows of a batch of blobs (each with the paths that hold it), each row followed by its report
     facts (computed here, off the main process). A blob sent without its bytes is read from the work
     tree; None in its place when the file there is not that blob (the caller asks git)."""
@@ -152,10 +153,11 @@ def _write_facts(db: sqlite3.Connection, ready: list[facts.FactRows], paths: lis
     db.executemany("DELETE FROM fact_records WHERE path = ?", paths)
     db.executemany("DELETE FROM cost_lines WHERE path = ?", paths)
     db.executemany("DELETE FROM recoveries WHERE path = ?", paths)
-    _insert_facts(db, ready)
+    insert_facts(db, ready)
 
 
-def _insert_facts(db: sqlite3.Connection, ready: list[facts.FactRows]) -> None:
+def insert_facts(db: sqlite3.Connection, ready: list[facts.FactRows]) -> None:
+    """Append the report facts of rows (computed already) to the fact tables."""
     db.executemany(facts._INSERT_RECORD, [f.record for f in ready if f.record is not None])
     db.executemany(facts._INSERT_COST, [c for f in ready for c in f.costs])
     db.executemany(facts._INSERT_RECOVERY, [r for f in ready for r in f.recoveries])
@@ -267,6 +269,8 @@ class Index:
         self._folding: threading.Thread | None = None  # a checkpoint in a thread (`_checkpoint_later`)
         self.workers: int | None = None  # processes that parse a rebuild (None: one per core, at most 4)
         self.pool_min = 2000  # fewer records than this are parsed in this process (a pool costs ~0.3 s)
+        # a pooled rebuild: workers write shards (kakotui.store.build); False: their rows are sent back
+        self.sharded = True
         facts.ensure(self.db)  # report facts (kakotui.store.facts)
         self._config_key = (
             json.dumps(config.data, sort_keys=True) + "|" + json.dumps(schemas.documents, sort_keys=True)
@@ -325,7 +329,7 @@ class Index:
             with batch as set_wise:
                 count += self.db.executemany(sql, [r[:width] for r in chunk]).rowcount
                 if set_wise:  # the old facts are gone already
-                    _insert_facts(self.db, ready)
+                    insert_facts(self.db, ready)
                 else:
                     _write_facts(self.db, ready, [(p,) for p in paths])
         return count
@@ -483,14 +487,26 @@ class Index:
         if progress:
             progress(0, total)
         db = self.db
+        workers = self.workers or min(os.cpu_count() or 1, 4)
+        shards = None
         db.execute("BEGIN IMMEDIATE")
         try:
             saved = facts.bulk_begin(db)
             self._set_meta("head", None)
-            self._append(self._rows_from_blobs(entries, rows_progress, total, dirty=frozenset()))
-            if progress:
-                progress(total - finish, total)
-            facts.bulk_end(db, saved)
+            if self.sharded and total >= self.pool_min and workers >= 2:
+                from kakotui.store import build
+
+                def shard_progress(done: int) -> None:
+                    rows_progress(done, total)
+
+                # the workers write shards of their own; copied in, indexed and summed at once
+                shards = build.scratch(self)
+                build.rebuild_rows(self, shards, entries, saved, shard_progress, workers)
+            else:
+                self._append(self._rows_from_blobs(entries, rows_progress, total, dirty=frozenset()))
+                if progress:
+                    progress(total - finish, total)
+                facts.bulk_end(db, saved)
             self._set_meta("head", head)
             self._set_meta("format", INDEX_FORMAT)
             self._set_meta("config", self._config_key)
@@ -498,6 +514,9 @@ class Index:
         except BaseException:
             db.rollback()
             raise
+        finally:
+            if shards is not None:
+                shards.close()
         self._catch_up_trail(head, None)
         overlay = self._overlay_worktree(dirty.result())
         self._checkpoint()
@@ -508,11 +527,10 @@ class Index:
     def _append(self, rows: Iterable[tuple[Any, ...]]) -> int:
         """Insert rows (each followed by its facts) into the emptied tables of a rebuild."""
         width = len(COLUMNS)
-        sql = f"INSERT INTO records({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
         count = 0
         for chunk in _chunks(rows, 2000):
-            self.db.executemany(sql, [r[:width] for r in chunk])
-            _insert_facts(self.db, [r[width] for r in chunk])
+            self.db.executemany(INSERT_ROW, [r[:width] for r in chunk])
+            insert_facts(self.db, [r[width] for r in chunk])
             count += len(chunk)
         return count
 

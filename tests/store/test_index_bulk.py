@@ -306,3 +306,71 @@ def test_a_large_import_written_as_a_rebuild_writes_what_the_row_by_row_path_wri
         with index.db:
             index.upsert_many(rows[:3])
         index.close()
+
+
+def test_a_sharded_rebuild_writes_what_the_in_process_rebuild_writes(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pooled rebuild whose workers write shards (kakotui.store.build: rows copied in, roll-ups
+    summed from each shard's sums) leaves the same tables, rows and schema as the rebuild that reads
+    every row in this process, including rows of blobs that the work tree does not hold (an edited
+    file: git gives them) and the commit table's delays; its scratch folder is gone after."""
+    root = tmp_path / "log"
+    shutil.copytree(demo, root, symlinks=True)
+    with ExceptionLog(root) as log:
+        assert log.index.build_trail()
+        edited = _entries(log)[3][0]
+        (root / edited).write_text((root / edited).read_text("utf-8").replace("qc:", "qc:\n  sku: EDITED", 1))
+        from kakotui.store import build
+
+        written_here: list[int] = []  # rows this process wrote into a shard (the workers' are not seen)
+        monkeypatch.setattr(
+            build,
+            "write_rows",
+            lambda db, rows, w=build.write_rows: written_here.append(len(rows)) or w(db, rows),
+        )
+        results = {}
+        for name, (workers, pool_min, sharded) in {
+            "shards": (2, 1, True),
+            "in process": (1, 10**6, False),
+        }.items():
+            log.index.workers, log.index.pool_min, log.index.sharded = workers, pool_min, sharded
+            log.rebuild_index()
+            log.index.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            results[name] = dump(log.index.path)
+            assert not list(log.index.path.parent.glob("build-*"))
+            assert not log.index.db.execute("PRAGMA database_list").fetchall()[1:]  # shards detached
+    assert written_here == [1]  # the edited file's committed blob, from git
+    assert results["shards"][0] == results["in process"][0]
+    assert results["shards"][1] == results["in process"][1]
+    rows = results["shards"][0]
+    assert rows["roll_records"] and rows["bal"] and rows["fact_delays"] and rows["roll_costs_party"]
+    worktree = index_module.COLUMNS.index("worktree")
+    assert [r[0] for r in rows["records"] if r[worktree] == 1] == [edited]  # the work tree's edit, overlaid
+
+
+def test_a_sharded_rebuild_that_fails_leaves_the_index_and_no_scratch(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "log"
+    shutil.copytree(demo, root, symlinks=True)
+    with ExceptionLog(root) as log:
+        log.refresh()
+        log.index.workers, log.index.pool_min = 2, 1
+        before = dump(log.index.path)
+        stale = log.index.path.parent / "build-999999999-x"  # a build whose process died
+        stale.mkdir()
+        (stale / "rows-1.sqlite").write_bytes(b"")
+
+        def broken(*_args: Any, **_kw: Any) -> None:
+            raise RuntimeError("power cut")
+
+        monkeypatch.setattr(facts, "bulk_rollups", broken)
+        with pytest.raises(RuntimeError):
+            log.rebuild_index()
+        assert not list(log.index.path.parent.glob("build-*"))
+        assert log.index.ready()
+        assert dump(log.index.path) == before
+        monkeypatch.undo()
+        log.rebuild_index()  # the connection is usable again: nothing left attached
+        assert dump(log.index.path)[0]["records"] == before[0]["records"]
