@@ -61,6 +61,18 @@ class Config:
 
     def category_of(self, code: str) -> str | None:
         """The category of a failure code: the longest configured category it starts with."""
+        cache: dict[str, str | None] | None = self.__dict__.get("_category_cache")
+        if cache is None:
+            cache = {}
+            object.__setattr__(self, "_category_cache", cache)  # a log has a few dozen codes
+        if code in cache:
+            return cache[code]
+        best = self._category_of(code)
+        if len(cache) < 10_000:
+            cache[code] = best
+        return best
+
+    def _category_of(self, code: str) -> str | None:
         best = None
         for cat in self.categories:
             if (code == cat or code.startswith(cat + "-")) and (best is None or len(cat) > len(best)):

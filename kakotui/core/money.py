@@ -59,9 +59,15 @@ def format_amount(amount: Decimal) -> str:
     return f"{amount.quantize(Decimal('0.01')):f}"
 
 
+_SCALE = {digits: Decimal(10) ** digits for digits in (0, 2, 3)}
+_CENT = Decimal("0.01")
+_RATES: dict[str, Decimal] = {}  # rate texts already read (a log has a few hundred)
+
+
 def to_minor(amount: Decimal, currency: str) -> int:
     digits = MINOR_DIGITS.get(currency, 2)
-    return int((amount * (Decimal(10) ** digits)).to_integral_value(rounding=ROUND_HALF_EVEN))
+    scale = _SCALE.get(digits) or Decimal(10) ** digits
+    return int((amount * scale).to_integral_value(rounding=ROUND_HALF_EVEN))
 
 
 def from_minor(minor: int, currency: str) -> Decimal:
@@ -75,4 +81,10 @@ def convert(amount: Decimal, currency: str, to: str, rates: dict[str, str] | Non
         return amount
     if not rates or currency not in rates:
         return None
-    return (amount * Decimal(rates[currency])).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+    text = rates[currency]
+    rate = _RATES.get(text)
+    if rate is None:
+        rate = Decimal(text)
+        if len(_RATES) < 10_000:
+            _RATES[text] = rate
+    return (amount * rate).quantize(_CENT, rounding=ROUND_HALF_EVEN)

@@ -62,7 +62,10 @@ def shard_ddl(db: sqlite3.Connection) -> list[str]:
 
 
 def open_shard(path: str, ddl: Sequence[str]) -> sqlite3.Connection:
+    from kakotui.store.index import PAGE_SIZE
+
     db = sqlite3.connect(path, isolation_level=None)
+    db.execute(f"PRAGMA page_size={PAGE_SIZE}")
     db.execute("PRAGMA journal_mode=OFF")  # scratch: a crash discards the whole build
     db.execute("PRAGMA synchronous=OFF")
     for sql in ddl:

@@ -861,17 +861,23 @@ def _reporting_minor(money: Money, month: str, config: Config) -> int | None:
     return None if converted is None else to_minor(converted, config.reporting_currency)
 
 
-def gaps_of(record: dict[str, Any], *, valid: bool = True) -> list[str]:
-    """The GAPS codes that apply to `record` at its current stage (tolerant of invalid records)."""
+def _status(record: dict[str, Any]) -> str:
+    try:
+        return status_of(record)
+    except (AttributeError, TypeError):
+        return "open"
+
+
+def gaps_of(record: dict[str, Any], *, valid: bool = True, status: str | None = None) -> list[str]:
+    """The GAPS codes that apply to `record` at its current stage (tolerant of invalid records);
+    `status`: the record's (`status_of`), when the caller has it."""
     qc = _mapping(record.get("qc"))
     decision = _mapping(record.get("decision"))
     closure = _mapping(record.get("closure"))
     reships = _dicts(record.get("reshipments"))
     contacts = _dicts(record.get("vendor_contacts"))
-    try:
-        status = status_of(record)
-    except (AttributeError, TypeError):
-        status = "open"
+    if status is None:
+        status = _status(record)
     out: list[str] = []
     if not valid:
         out.append("invalid")
@@ -910,10 +916,7 @@ def child_rows(
     code = _s(qc.get("failure_code"))
     category = config.category_of(code) or code.split("-")[0]
     checked_day, week, month = _dates(qc.get("checked_at"))
-    try:
-        status = status_of(record)
-    except (AttributeError, TypeError):
-        status = "open"
+    status = _status(record)
     quantity = qc.get("quantity")
     last = reships[-1] if reships else {}
     out.record = (
@@ -945,7 +948,7 @@ def child_rows(
         len(_dicts(record.get("reopenings"))),
         len(reships),
         len(_dicts(qc.get("evidence"))),
-        " ".join(gaps_of(record, valid=valid)),
+        " ".join(gaps_of(record, valid=valid, status=status)),
     )
     for reship in reships:
         day, wk, mon = _dates(reship.get("created_at"))

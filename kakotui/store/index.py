@@ -77,6 +77,7 @@ class CatchUp:
     head: str | None
 
 
+PAGE_SIZE = 8192  # bytes, of a new index file (and of a rebuild's shards)
 _WAL_LIMIT = 64 * 1024 * 1024  # bytes of WAL kept after a checkpoint
 _CACHE_KB = 64 * 1024  # SQLite page cache of the index connection
 _AUTOCHECKPOINT = 1000  # WAL pages after which a commit moves the WAL into the database (SQLite's default)
@@ -259,6 +260,9 @@ class Index:
         self.path = path or git.git_dir / "kakotui" / "index.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        # A record row is ~2 KB: on 4 KB pages most pages held one (3 KB a row on disk, 500 MB at 100k,
+        # and a rebuild's WAL commit costs ~2.5 ms a MB); on 8 KB pages 400 MB. Only a new file takes it.
+        self.db.execute(f"PRAGMA page_size={PAGE_SIZE}")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         # A rebuild writes the whole database through the WAL; without a limit the file keeps that size
