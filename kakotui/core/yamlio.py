@@ -253,6 +253,12 @@ _PLAIN_SEEN: dict[str, Any] = {}
 _KEYS_SEEN: set[str] = set()
 _SEEN_MAX = 50_000
 _MISS = object()
+# Whole lines already read whose meaning does not depend on the lines around them: an entry with a
+# plain word or integer (`  severity: minor`, `    - kind: photo`) or a block key (`decision:`),
+# as (indentation, a list item's dash?, key, value or _BLOCK). About half of a record's lines
+# repeat across records: a lookup instead of splitting and checking the line (~20% of the parse).
+_LINES: dict[str, tuple[int, bool, str, Any]] = {}
+_BLOCK = object()
 
 
 def screen(text: str) -> bool:
@@ -346,17 +352,55 @@ def _load_canonical(text: str, *, screened: bool = False) -> Any:
         raise _NotCanonical
     lines = text[:-1].split("\n")
     n = len(lines)
-    if n > MAX_NODES // 3 - 2 or not lines[0] or lines[0][0] == " ":  # a line holds at most 3 values
+    if n > MAX_NODES // 3 - 2 or not lines[0] or lines[0][0] == " ":
         raise _NotCanonical
     root: dict[str, Any] = {}
     frames: list[tuple[int, Any, bool]] = [(0, root, False)]  # open containers: (indentation, it, a list?)
     obj: Any = root
     item: Any
     top, is_list = 0, False
-    seen, keys, miss = _PLAIN_SEEN, _KEYS_SEEN, _MISS
+    seen, keys, miss, known, block = _PLAIN_SEEN, _KEYS_SEEN, _MISS, _LINES, _BLOCK
     i = 0
     while i < n:
         line = lines[i]
+        hit = known.get(line)
+        if hit is not None:  # a line read before: `key: word`, `- key: word` or `key:` at this indentation
+            ind, dash, key, item = hit
+            if ind != top:
+                if ind > top:
+                    raise _NotCanonical
+                while ind < frames[-1][0]:
+                    frames.pop()
+                top, obj, is_list = frames[-1]
+                if ind != top:
+                    raise _NotCanonical
+            i += 1
+            if is_list != dash:
+                raise _NotCanonical
+            if dash:
+                if len(frames) >= MAX_DEPTH - 1:
+                    raise _NotCanonical
+                new: dict[str, Any] = {}
+                obj.append(new)
+                ind += 2
+                frames.append((ind, new, False))
+                top, obj, is_list = ind, new, False
+            if key in obj:
+                raise _NotCanonical
+            if item is not block:
+                obj[key] = item
+                continue
+            if i >= n or len(frames) >= MAX_DEPTH - 1:
+                raise _NotCanonical
+            below = lines[i]
+            ind += 2
+            if below[:ind] != " " * ind or below[ind : ind + 1] in (" ", ""):
+                raise _NotCanonical
+            is_list = below[ind : ind + 2] == "- "
+            obj[key] = item = [] if is_list else {}
+            frames.append((ind, item, is_list))
+            top, obj = ind, item
+            continue
         content = line.lstrip(" ")
         if not content or content[-1] == " ":
             raise _NotCanonical
@@ -370,6 +414,7 @@ def _load_canonical(text: str, *, screened: bool = False) -> Any:
             if ind != top:
                 raise _NotCanonical
         i += 1
+        line_ind, dash = ind, is_list
         if is_list:
             if content[:2] != "- ":
                 raise _NotCanonical
@@ -405,8 +450,12 @@ def _load_canonical(text: str, *, screened: bool = False) -> Any:
             item = seen.get(value, miss)
             if item is miss:
                 item, i = _fast_scalar(value, lines, i, ind)
+            elif len(known) < _SEEN_MAX and not isinstance(item, dict | list):
+                known[line] = (line_ind, dash, key, item)
             obj[key] = item
         else:  # `key:`: a block mapping or list on the next lines, two spaces in
+            if len(known) < _SEEN_MAX:
+                known[line] = (line_ind, dash, key, block)
             if i >= n or len(frames) >= MAX_DEPTH - 1:
                 raise _NotCanonical
             below = lines[i]

@@ -215,3 +215,32 @@ def test_a_screened_text_needs_none_of_the_character_checks(text: str, draw: st.
 def test_screen_stops_at_every_character_a_check_looks_for(char: str) -> None:
     assert not yamlio.screen(f"a: x{char}y\n")
     assert yamlio.screen("a: 'x: y 中文 ¥38.50'\n")
+
+
+def test_lines_read_before_are_read_again_only_where_they_fit() -> None:
+    """The fast path remembers whole lines (`key: word`, `- key: word`, `key:`): a remembered line in
+    another place (a list where a mapping was, deeper, a block key with no block below, a key twice)
+    is read as the strict loader reads it there, or left to it."""
+    first = "a: b\nc:\n  - d: e\n    f: 1\n  - d: e\ng:\n  h: true\n"
+    assert yamlio._load_canonical(first) == {
+        "a": "b",
+        "c": [{"d": "e", "f": 1}, {"d": "e"}],
+        "g": {"h": True},
+    }
+    assert "  - d: e" in yamlio._LINES and "c:" in yamlio._LINES and "a: b" in yamlio._LINES
+    for text in [
+        "c:\n  a: b\n",  # a remembered top-level entry, now nested
+        "c:\n  - a: b\n",  # nested and in a list
+        "g:\n  - d: e\n",  # fine: a list item remembered elsewhere
+        "g:\n    - d: e\n",  # too deep
+        "c:\na: b\n",  # a remembered block key with no block below it
+        "c:\n",  # ... at the end
+        "a: b\na: b\n",  # a key twice
+        "g:\n  h: true\n  - d: e\n",  # a list item inside a mapping
+        "c:\n  - d: e\n  f: 1\n",  # an entry at a list's indentation
+        "x:\n  - d: e\n    f: 1\n    d: e\n",  # a key twice in an item
+        "c:\n  - d: e\n    f: 1\n",  # remembered lines in a new order
+    ]:
+        assert_agree(text)
+    assert typed(fast("g:\n  - d: e\n")) == typed({"g": [{"d": "e"}]})
+    assert fast("c:\na: b\n") is _GAVE_UP
