@@ -53,10 +53,12 @@ def id_from_path(path: str) -> str | None:
     m = PATH_RE.match(path)
     if not m:
         return None
-    rid = RecordId.parse(m["id"])
-    if rid.path != path:
+    rid = m["id"]  # the pattern holds it in canonical form: STATION-YYYY-NNNNN
+    station, year, seq = rid.split("-")
+    # the path is `RecordId.parse(rid).path` when its folders are the id's year, station and thousand
+    if m["year"] != year or m["station"] != station or m["bucket"] != f"{int(seq) // PER_FOLDER:03d}":
         return None
-    return str(rid)
+    return rid
 
 
 def is_record_path(path: str) -> bool:
