@@ -244,3 +244,12 @@ def test_lines_read_before_are_read_again_only_where_they_fit() -> None:
         assert_agree(text)
     assert typed(fast("g:\n  - d: e\n")) == typed({"g": [{"d": "e"}]})
     assert fast("c:\na: b\n") is _GAVE_UP
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(exclude_categories=[]), max_size=30))
+def test_screen_is_exactly_the_search_for_suspect_characters(text: str) -> None:
+    """The printable shortcut of `screen` never passes what the search would stop (it may only send
+    more texts to the search)."""
+    assert yamlio.screen(text) == (yamlio._SUSPECT.search(text) is None)
+    assert yamlio.screen("a\n" + text + "\n") == (yamlio._SUSPECT.search(text) is None)
