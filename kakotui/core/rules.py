@@ -191,50 +191,93 @@ def _timeline(record: dict[str, Any]) -> list[tuple[str, str, str | None]]:
     return steps
 
 
+def _stamps(record: dict[str, Any]) -> Iterator[Any]:
+    """Every timestamp `dates_in_order` compares."""
+    yield record["qc"]["checked_at"]
+    if "decision" in record:
+        yield record["decision"]["at"]
+    for r in record.get("reshipments", []):
+        yield r["created_at"]
+        if "shipped_at" in r:
+            yield r["shipped_at"]
+        if "delivered_at" in r:
+            yield r["delivered_at"]
+    for c in record.get("vendor_contacts", []):
+        yield c["at"]
+    if "customer_confirmation" in record:
+        yield record["customer_confirmation"]["at"]
+    if record.get("closure"):
+        yield record["closure"]["closed_at"]
+
+
+def _as_text(text: Any) -> Any:
+    return text
+
+
 def _in_order(record: dict[str, Any]) -> bool:
     """Whether `dates_in_order` finds nothing (its comparisons, without naming the fields: the names
-    are made only for a record that breaks the order)."""
-    checked = parse_time(record["qc"]["checked_at"])
+    are made only for a record that breaks the order).
+
+    Timestamps written alike (`YYYY-MM-DDTHH:MM:SS` and one offset, as kakotui writes them) are in
+    the order of their text: they are compared as text, without making a datetime of each (~3x).
+    Seconds of 60 and year 0000 (valid for the schema, not for `parse_time`) are parsed."""
+    offset = record["qc"]["checked_at"]
+    offset = offset[19:] if isinstance(offset, str) and len(offset) == 25 else None
+    if offset is not None and all(
+        isinstance(t, str)
+        and len(t) == 25
+        and t[19:] == offset
+        and t[10] == "T"
+        and t[17:19] != "60"
+        and t[:4] != "0000"
+        for t in _stamps(record)
+    ):
+        return _in_order_by(record, _as_text)
+    return _in_order_by(record, parse_time)
+
+
+def _in_order_by(record: dict[str, Any], parse: Callable[[Any], Any]) -> bool:
+    checked = parse(record["qc"]["checked_at"])
     if checked is None:
         return True
     latest = checked
     decided = None
     if "decision" in record:
-        decided = parse_time(record["decision"]["at"])
+        decided = parse(record["decision"]["at"])
         if decided is not None:
             if decided < checked:
                 return False
             latest = max(latest, decided)
     for r in record.get("reshipments", []):
-        created = parse_time(r["created_at"])
+        created = parse(r["created_at"])
         if created is not None:
             if decided is not None and created < decided:
                 return False
             latest = max(latest, created)
         before = created
         if "shipped_at" in r:
-            shipped = parse_time(r["shipped_at"])
+            shipped = parse(r["shipped_at"])
             if shipped is not None:
                 if created is not None and shipped < created:
                     return False
                 latest = max(latest, shipped)
             before = shipped
         if "delivered_at" in r:
-            delivered = parse_time(r["delivered_at"])
+            delivered = parse(r["delivered_at"])
             if delivered is not None:
                 if before is not None and delivered < before:
                     return False
                 latest = max(latest, delivered)
-    previous: datetime | None = checked
+    previous: Any = checked
     for c in record.get("vendor_contacts", []):
-        at = parse_time(c["at"])
+        at = parse(c["at"])
         if at is not None:
             if previous is not None and at < previous:
                 return False
             latest = max(latest, at)
         previous = at
     if "customer_confirmation" in record:
-        confirmed = parse_time(record["customer_confirmation"]["at"])
+        confirmed = parse(record["customer_confirmation"]["at"])
         after = decided if "decision" in record else checked
         if confirmed is not None:
             if after is not None and confirmed < after:
@@ -242,7 +285,7 @@ def _in_order(record: dict[str, Any]) -> bool:
             latest = max(latest, confirmed)
     closure = record.get("closure")
     if closure:
-        closed = parse_time(closure["closed_at"])
+        closed = parse(closure["closed_at"])
         if closed is not None and closed < latest:
             return False
     return True
