@@ -160,6 +160,7 @@ class Summary:
     closed_at: str
     aliases: str
     search: str
+    search_parts: str
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:
@@ -284,5 +285,22 @@ def summarize(record: dict[str, Any], config: Config | None) -> Summary:
         final_status=_s(closure.get("final_status")),
         closed_at=_s(closure.get("closed_at")),
         aliases=aliases,
-        search=" ".join(p for p in search_parts if p).lower(),
+        search=search_text(search_parts),
+        search_parts=search_parts_text(search_parts),
     )
+
+
+SEARCH_PARTS = 12
+"""The parts of a record's free text, in order: id, aliases, order id, SKU, item title, vendor, failure
+code, inspector, description, tracking numbers, decision reason, closure note."""
+
+
+def search_text(parts: list[str]) -> str:
+    """The free text `text:` and free words search (SQL `instr`): the parts lowered, joined by spaces."""
+    return " ".join(p.lower() for p in parts if p)
+
+
+def search_parts_text(parts: list[str]) -> str:
+    """The same parts lowered, joined by U+001F: the in-memory list searches them one by one (a word
+    without a space lies inside one part: kakotui.store.memquery). A U+001F inside a part is a space."""
+    return "\x1f".join(p.lower().replace("\x1f", " ") for p in parts)

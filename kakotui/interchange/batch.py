@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kakotui.core.config import Config
-from kakotui.core.record import summarize
-from kakotui.store import facts
+from kakotui.store.digest import digest
 from kakotui.store.gitrepo import Git, Identity, blob_sha, repo_lock
 from kakotui.store.index import SUMMARY_COLUMNS, record_json_text
 
@@ -226,7 +225,7 @@ def index_row(path: str, data: bytes, record: dict[str, Any], config: Config) ->
     """The index row of a valid record, in `kakotui.store.index.COLUMNS` order, without re-reading it,
     followed by its report facts (`facts.child_rows`) as one extra cell: `Index._upsert` writes those
     as they are instead of parsing the row's JSON again and computing them in the saving process."""
-    summary = summarize(record, config)
+    summary, fact_rows = digest(path, record, config)
     return (
         path,
         blob_sha(data),
@@ -235,5 +234,5 @@ def index_row(path: str, data: bytes, record: dict[str, Any], config: Config) ->
         "[]",
         0,
         record_json_text(record),
-        facts.child_rows(path, record, config, valid=True, worktree=False),
+        fact_rows,
     )

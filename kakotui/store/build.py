@@ -61,11 +61,9 @@ def shard_ddl(db: sqlite3.Connection) -> list[str]:
     return [*tables, "CREATE INDEX recoveries_path ON recoveries(path)"]
 
 
-def open_shard(path: str, ddl: Sequence[str]) -> sqlite3.Connection:
-    from kakotui.store.index import PAGE_SIZE
-
+def open_shard(path: str, ddl: Sequence[str], page_size: int) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None)
-    db.execute(f"PRAGMA page_size={PAGE_SIZE}")
+    db.execute(f"PRAGMA page_size={int(page_size)}")  # the index's own
     db.execute("PRAGMA journal_mode=OFF")  # scratch: a crash discards the whole build
     db.execute("PRAGMA synchronous=OFF")
     for sql in ddl:
@@ -90,12 +88,17 @@ def write_rows(db: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
 
 
 def _init_shard_worker(
-    schema_texts: dict[str, str], config_data: dict[str, Any], root: str, folder: str, ddl: list[str]
+    schema_texts: dict[str, str],
+    config_data: dict[str, Any],
+    root: str,
+    folder: str,
+    ddl: list[str],
+    page_size: int,
 ) -> None:
     from kakotui.store import index
 
     index._init_worker(schema_texts, config_data, root)
-    index._WORKER["shard"] = open_shard(os.path.join(folder, f"rows-{os.getpid()}.sqlite"), ddl)
+    index._WORKER["shard"] = open_shard(os.path.join(folder, f"rows-{os.getpid()}.sqlite"), ddl, page_size)
 
 
 def _store_many(batch: list[tuple[str, list[str], None]]) -> list[int | None]:
@@ -199,13 +202,14 @@ def rebuild_rows(
         by_sha.setdefault(sha, []).append(path)
     texts = {name: json.dumps(doc) for name, doc in index.schemas.documents.items()}
     root = str(index.git.root)
-    own = open_shard(str(folder / "rows-main.sqlite"), ddl)  # rows of blobs git had to give
+    (page_size,) = index.db.execute("PRAGMA page_size").fetchone()
+    own = open_shard(str(folder / "rows-main.sqlite"), ddl, page_size)  # rows of blobs git had to give
     done = 0
     try:
         with ProcessPoolExecutor(
             max_workers=workers,
             initializer=_init_shard_worker,
-            initargs=(texts, index.config.data, root, str(folder), ddl),
+            initargs=(texts, index.config.data, root, str(folder), ddl, page_size),
         ) as pool:
 
             def jobs() -> Iterator[list[tuple[str, list[str], None]]]:

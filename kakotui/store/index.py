@@ -33,6 +33,7 @@ from kakotui.core.record import Summary, summarize
 from kakotui.core.schemas import Schemas
 from kakotui.core.validation import check_text
 from kakotui.store import facts
+from kakotui.store.digest import digest
 from kakotui.store.gitrepo import Git, GitError
 
 _orjson: Any
@@ -41,7 +42,7 @@ try:  # ~8x json.dumps for the record's JSON column; the same compact text witho
 except ImportError:  # pragma: no cover - a dependency; kept optional so a broken wheel only slows
     _orjson = None
 
-INDEX_FORMAT = "5"  # 5: the JSON column compact
+INDEX_FORMAT = "6"  # 5: the JSON column compact; 6: search_parts
 PREFIX = "records/"
 Progress = Callable[[int, int], None]
 
@@ -77,7 +78,8 @@ class CatchUp:
     head: str | None
 
 
-PAGE_SIZE = 8192  # bytes, of a new index file (and of a rebuild's shards)
+PAGE_SIZE = 8192  # bytes, of a new index file of a large log (`_large_log`)
+_LARGE_FOLDERS = 12  # record folders (of up to 1,000 files) from which a log is large
 _WAL_LIMIT = 64 * 1024 * 1024  # bytes of WAL kept after a checkpoint
 _CACHE_KB = 64 * 1024  # SQLite page cache of the index connection
 _AUTOCHECKPOINT = 1000  # WAL pages after which a commit moves the WAL into the database (SQLite's default)
@@ -202,6 +204,21 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
+def _large_log(root: Path) -> bool:
+    """Whether the log has thousands of records, judged by its folders (records/YYYY/STATION/NNN/
+    hold at most 1,000 files each): a dozen folders, without asking git."""
+    folders = 0
+    with suppress(OSError):
+        for year in os.scandir(root / "records"):
+            if year.is_dir(follow_symlinks=False):
+                for station in os.scandir(year.path):
+                    if station.is_dir(follow_symlinks=False):
+                        folders += sum(1 for b in os.scandir(station.path) if b.is_dir(follow_symlinks=False))
+                        if folders >= _LARGE_FOLDERS:
+                            return True
+    return False
+
+
 def record_json_text(record: Any) -> str:
     """The index's JSON of a record: compact, non-ASCII kept (what `json.dumps(record, ensure_ascii=False,
     separators=(",", ":"))` writes), through orjson where it can (~3 us a record instead of ~21)."""
@@ -223,18 +240,25 @@ def _row_facts(
     path: str, blob: str, data: bytes, schemas: Schemas, config: Config, *, worktree: bool
 ) -> tuple[Any, ...]:
     """The index row followed by its report facts (one extra cell: `Index._upsert` writes them), from
-    the parsed record itself (the facts of the row's JSON read back are the same: keys are strings)."""
+    the parsed record itself (the facts of the row's JSON read back are the same: keys are strings).
+    A valid record's list columns and facts come from one pass (kakotui.store.digest)."""
     checked = check_text(data, path, schemas, config)
+    if checked.valid and checked.record is not None:
+        summary, fact_rows = digest(path, checked.record, config, worktree=worktree)
+        return (*_row_from(summary, checked, path, blob, worktree=worktree), fact_rows)
     row = _row_of(checked, path, blob, config, worktree=worktree)
     fact_rows = facts.child_rows(path, checked.record, config, valid=checked.valid, worktree=worktree)
     return (*row, fact_rows)
 
 
 def _row_of(checked: Any, path: str, blob: str, config: Config, *, worktree: bool) -> tuple[Any, ...]:
-    summary = summarize(checked.record or {}, config)
-    values = {c: getattr(summary, c) for c in SUMMARY_COLUMNS}  # asdict deep-copies: 3x slower
-    if not values["id"]:
-        values["id"] = Path(path).stem
+    return _row_from(summarize(checked.record or {}, config), checked, path, blob, worktree=worktree)
+
+
+def _row_from(summary: Summary, checked: Any, path: str, blob: str, *, worktree: bool) -> tuple[Any, ...]:
+    values = [getattr(summary, c) for c in SUMMARY_COLUMNS]  # asdict deep-copies: 3x slower
+    if not values[0]:  # the id
+        values[0] = Path(path).stem
     problems = (
         json.dumps([p.to_dict() for p in checked.problems], ensure_ascii=False) if checked.problems else "[]"
     )
@@ -242,7 +266,7 @@ def _row_of(checked: Any, path: str, blob: str, config: Config, *, worktree: boo
     return (
         path,
         blob,
-        *(values[c] for c in SUMMARY_COLUMNS),
+        *values,
         1 if checked.valid else 0,
         problems,
         1 if worktree else 0,
@@ -259,10 +283,13 @@ class Index:
         self.config = config
         self.path = path or git.git_dir / "kakotui" / "index.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        new = not self.path.exists()
         self.db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-        # A record row is ~2 KB: on 4 KB pages most pages held one (3 KB a row on disk, 500 MB at 100k,
-        # and a rebuild's WAL commit costs ~2.5 ms a MB); on 8 KB pages 400 MB. Only a new file takes it.
-        self.db.execute(f"PRAGMA page_size={PAGE_SIZE}")
+        if new and _large_log(git.root):
+            # A record row is ~2 KB: on 4 KB pages most pages held one (3 KB a row on disk, 500 MB at
+            # 100k, and a rebuild's WAL commit costs ~2.5 ms a MB); on 8 KB pages 400 MB. A small log
+            # keeps 4 KB pages (each of its ~60 tables and indexes takes a page at least).
+            self.db.execute(f"PRAGMA page_size={PAGE_SIZE}")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         # A rebuild writes the whole database through the WAL; without a limit the file keeps that size

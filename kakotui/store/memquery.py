@@ -21,11 +21,11 @@ import datetime
 import operator
 import re
 from array import array
-from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from itertools import repeat
 from typing import Any
 
+from kakotui.core.record import SEARCH_PARTS
 from kakotui.store import query as q
 
 __all__ = ["LISTING_COLUMNS", "Listing", "Unsupported"]
@@ -51,13 +51,14 @@ LISTING_COLUMNS: tuple[str, ...] = (
     "cost_minor",
     "cost_text",
     "valid",
-    "search",
+    "search_parts",
 )
 """The index columns the list holds (every column the query language reads, plus what it shows)."""
 
 _STATUS_ORDER = ("open", "decided", "reshipping", "awaiting-confirmation", "closed")
 _NOT = bytes.maketrans(b"\x00\x01", b"\x01\x00")
-_SEP = b"\x00"  # between rows in the free-text buffer; a query never holds a control character
+_SEP = b"\x00"  # between rows in a free-text buffer; a query never holds a control character
+_PART = "\x1f"  # between the parts of a record's free text (kakotui.core.record.search_parts_text)
 
 
 class Unsupported(Exception):
@@ -97,6 +98,11 @@ class _Column:
         self._small = array("B", self.codes).tobytes() if len(self.values) <= 256 else None
         self._code_of = {}
 
+    @property
+    def small(self) -> bool:
+        """At most 256 distinct values (spread by bytes.translate)."""
+        return self._small is not None
+
     def __getitem__(self, row: int) -> Any:
         return self.values[self.codes[row]]
 
@@ -126,10 +132,10 @@ class Listing:
 
     def __init__(self, rows: Sequence[Sequence[Any]], columns: Sequence[str] = LISTING_COLUMNS) -> None:
         """`rows` hold the cells of `columns` (LISTING_COLUMNS unless given), in load order."""
-        self._columns: dict[str, _Column] = {name: _Column() for name in columns if name != "search"}
+        self._columns: dict[str, _Column] = {name: _Column() for name in columns if name != "search_parts"}
         self._names = tuple(columns)
-        self._text = bytearray()
-        self._starts = array("q")
+        self._parts = [_Column() for _ in range(SEARCH_PARTS)]  # the free text, part by part
+        self._texts: list[bytes | None] = []  # per part: its rows' texts in one buffer, or None (few values)
         self.size = 0
         if rows:
             self.add(rows)
@@ -149,22 +155,38 @@ class Listing:
         """Append rows (cells of this listing's columns, in load order)."""
         if not rows:
             return
+        blank = ("",) * SEARCH_PARTS
         for name, cells in zip(self._names, zip(*rows, strict=True), strict=True):
-            if name != "search":
+            if name != "search_parts":
                 self._columns[name].extend(cells)
                 continue
-            # free text: one UTF-8 buffer, rows apart by a NUL. A needle is valid UTF-8 without NUL,
-            # so a byte match always covers whole characters of one row.
-            text, starts = self._text, self._starts
-            for cell in cells:
-                starts.append(len(text))
-                text += (cell or "").encode("utf-8", "surrogatepass")
-                text += _SEP
+            split = [(cell or "").split(_PART) for cell in cells]
+            split = [p if len(p) == SEARCH_PARTS else (p + list(blank))[:SEARCH_PARTS] for p in split]
+            for part, texts in zip(self._parts, zip(*split, strict=True), strict=True):
+                part.extend(texts)
         self.size += len(rows)
 
     def finish(self) -> None:
         for column in self._columns.values():
             column.finish()
+        for part in self._parts:
+            part.finish()
+        # A part with few distinct values (vendor, code, a templated description) is searched value by
+        # value; any other as one UTF-8 buffer of its rows' texts, rows apart by a NUL (a needle is valid
+        # UTF-8 without NUL, so a byte match covers whole characters of one row's text).
+        self._texts = [
+            None
+            if part.small
+            else _SEP.join([v.encode("utf-8", "surrogatepass") for v in part.values])
+            if len(part.values) == self.size  # every row its own value: no second copy
+            else _SEP.join(
+                map([v.encode("utf-8", "surrogatepass") for v in part.values].__getitem__, part.codes)
+            )
+            for part in self._parts
+        ]
+        for part, text in zip(self._parts, self._texts, strict=True):
+            if text is not None:  # searched in its buffer only: its codes and values are not needed
+                part.codes, part.values = array("I"), []
         self.everything: Selection = b"\x01" * self.size
 
     def column(self, name: str) -> _Column:
@@ -253,18 +275,35 @@ class Listing:
         return column.spread([test(x) for x in column.values])
 
     def _contains(self, needle: str) -> Selection:
-        """Rows whose search text holds `needle` (SQLite's instr)."""
-        haystack, starts = self._text, self._starts
+        """Rows whose search text holds `needle` (SQLite's instr over the parts joined by spaces): a
+        needle without a space lies inside one part, so each part is searched alone."""
+        if not needle:
+            return self.everything
+        if " " in needle:
+            raise Unsupported("free text with a space")
         wanted = needle.encode("utf-8", "surrogatepass")
         chosen = bytearray(self.size)
-        find = haystack.find
-        at = find(wanted)
-        while at >= 0:
-            row = bisect_right(starts, at) - 1
-            chosen[row] = 1
-            nxt = starts[row + 1] if row + 1 < self.size else len(haystack)
-            at = find(wanted, nxt)
-        return bytes(chosen)
+        spread: list[Selection] = []
+        for part, text in zip(self._parts, self._texts, strict=True):
+            if text is None:
+                flags = [v is not None and needle in v for v in part.values]
+                if any(flags):
+                    spread.append(part.spread(flags))
+                continue
+            find, count = text.find, text.count
+            row = pos = 0
+            at = find(wanted)
+            while at >= 0:
+                row += count(_SEP, pos, at)
+                chosen[row] = 1
+                pos = find(_SEP, at)  # the end of this row's text
+                if pos < 0:
+                    break
+                at = find(wanted, pos + 1)
+        result = bytes(chosen)
+        for selection in spread:
+            result = _or(result, selection)
+        return result
 
     def _ordered(
         self, kind: str, col: str, op: str, values: list[q._Value], today: datetime.date

@@ -374,3 +374,21 @@ def test_a_sharded_rebuild_that_fails_leaves_the_index_and_no_scratch(
         monkeypatch.undo()
         log.rebuild_index()  # the connection is usable again: nothing left attached
         assert dump(log.index.path)[0]["records"] == before[0]["records"]
+
+
+def test_a_new_index_of_a_large_log_takes_8_kb_pages(demo: Path, tmp_path: Path) -> None:
+    """~2 KB record rows leave most 4 KB pages holding one: a log of thousands of records (a dozen
+    record folders) gets 8 KB pages; a small one keeps 4 KB (each table takes a page at least)."""
+    root = tmp_path / "log"
+    shutil.copytree(demo, root, symlinks=True)
+    with ExceptionLog(root) as log:
+        log.refresh()
+        assert log.index.db.execute("PRAGMA page_size").fetchone()[0] == 4096
+    for n in range(index_module._LARGE_FOLDERS):
+        (root / "records" / "2024" / "SZ1" / f"{n:03d}").mkdir(parents=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{root}/.git/kakotui/index.sqlite{suffix}").unlink(missing_ok=True)
+    with ExceptionLog(root) as log:
+        log.refresh()
+        assert log.index.db.execute("PRAGMA page_size").fetchone()[0] == index_module.PAGE_SIZE == 8192
+        assert log.index.count() > 40

@@ -9,12 +9,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from kakotui.core.record import SEARCH_PARTS, search_parts_text, search_text
 from kakotui.store.memquery import LISTING_COLUMNS, Listing, Unsupported
 from kakotui.store.query import QueryError, compile_query
 
 TODAY = datetime.date(2026, 11, 26)
 
-WORDS = ["acme", "Acme", "ACME-x", "hinge", "中文", "é", "a b", "", "sz1", "x*y", "KB1"]
+WORDS = ["acme", "Acme", "ACME-x", "hinge", "中文", "é", "a b", "", "sz1", "x*y", "KB1", "ac", "me"]
 STATUSES = ["open", "decided", "reshipping", "awaiting-confirmation", "closed", "Closed", ""]
 DATES = ["2026-11-20", "2026-11-26", "2026-10-01", "2025-01-31", "", "bad"]
 PARTIES = ["vendor", "carrier", "vendor carrier", "warehouse  customer", "", "Vendor"]
@@ -42,8 +43,11 @@ def _row(draw: st.DrawFn, number: int) -> tuple[object, ...]:
             cells[name] = draw(st.one_of(st.none(), st.integers(0, 50_000)))
         elif name == "valid":
             cells[name] = draw(st.sampled_from([0, 1]))
-        elif name == "search":
-            cells[name] = " ".join(draw(st.lists(st.sampled_from(WORDS), max_size=4))).lower()
+        elif name == "search_parts":  # as the index holds them (kakotui.core.record.search_parts_text)
+            parts = [
+                " ".join(draw(st.lists(st.sampled_from(WORDS), max_size=2))) for _ in range(SEARCH_PARTS)
+            ]
+            cells[name] = search_parts_text(parts)
         else:
             cells[name] = draw(st.one_of(st.none(), st.sampled_from(WORDS)))
     return tuple(cells[name] for name in LISTING_COLUMNS)
@@ -96,7 +100,24 @@ TERMS = st.one_of(
         ]
     ),
     st.sampled_from(["is:open", "is:valid", "is:invalid", "is:open,invalid"]),
-    st.sampled_from(["hinge", "acme", '"a b"', "中文", "é", "kb1", "x*y" + '"', "text:acme"]),
+    st.sampled_from(
+        [
+            "hinge",
+            "acme",
+            '"a b"',
+            "中文",
+            "é",
+            "kb1",
+            "x*y" + '"',
+            "text:acme",
+            "a",
+            "b",
+            "me",
+            "cm",
+            "z1-2",
+            '""',
+        ]
+    ),
 )
 
 
@@ -106,16 +127,22 @@ def queries(draw: st.DrawFn) -> str:
     return " ".join(("-" if neg else "") + term for neg, term in terms)
 
 
+def _search(row: tuple[object, ...]) -> str:
+    """The index's `search` of a row: its parts joined by spaces (kakotui.core.record.search_text)."""
+    parts = str(row[LISTING_COLUMNS.index("search_parts")]).split("\x1f")
+    return search_text(parts)
+
+
 def _sql_ids(rows: list[tuple[object, ...]], query: str) -> list[int]:
     db = sqlite3.connect(":memory:")
     db.execute(
         "CREATE TABLE records (n INTEGER, "
         + ", ".join(f"{c} {'INTEGER' if c in ('cost_minor', 'valid') else 'TEXT'}" for c in LISTING_COLUMNS)
-        + ")"
+        + ", search TEXT)"
     )
     db.executemany(
-        f"INSERT INTO records VALUES (?, {', '.join('?' * len(LISTING_COLUMNS))})",
-        [(i, *row) for i, row in enumerate(rows)],
+        f"INSERT INTO records VALUES (?, {', '.join('?' * len(LISTING_COLUMNS))}, ?)",
+        [(i, *row, _search(row)) for i, row in enumerate(rows)],
     )
     compiled = compile_query(query, today=TODAY)
     return [
@@ -187,7 +214,7 @@ def test_a_listing_read_in_chunks_is_the_listing_read_at_once(
     whole, pieces = Listing(rows), Listing.from_chunks(chunks)
     assert pieces.size == whole.size == len(rows)
     for name in LISTING_COLUMNS:
-        if name != "search":
+        if name != "search_parts":
             assert [pieces.column(name)[i] for i in range(len(rows))] == [
                 r[LISTING_COLUMNS.index(name)] for r in rows
             ]
@@ -208,3 +235,16 @@ def test_the_cost_cell_formats_minor_units_as_decimal_formatting_would(minor: in
     assert format_cost(minor, "spent", currency) == f"{from_minor(minor, currency):,.{digits}f}"
     assert format_cost(None, "spent", currency) == "?"
     assert format_cost(minor, "", currency) == ""
+
+
+def test_free_text_with_a_space_is_left_to_sqlite() -> None:
+    """A needle with a space may span two parts of the free text: only the joined text can say."""
+    parts = ["SZ1-2026-00001", "", "KB1", "sku", "leather wallet", "acme", "DEFECTIVE-BrokenHinge", "Li Wei"]
+    parts += ["hinge broken", "", "", ""]
+    row = tuple(search_parts_text(parts) if c == "search_parts" else "x" for c in LISTING_COLUMNS)
+    listing = Listing([row])
+    with pytest.raises(Unsupported):
+        listing.select('"wallet acme"', today=TODAY)
+    assert listing.select("brokenhinge", today=TODAY) == b"\x01"
+    assert listing.select("walletacme", today=TODAY) == b"\x00"  # parts are apart by a space
+    assert _sql_ids([row], '"wallet acme"') == [0] and _sql_ids([row], "walletacme") == []
