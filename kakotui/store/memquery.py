@@ -21,6 +21,7 @@ import datetime
 import operator
 import re
 from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from itertools import repeat
 from typing import Any
@@ -69,10 +70,49 @@ Selection = bytes
 """One byte per row in load order: 1 selected, 0 not."""
 
 
+class _Ranks:
+    """A column's rows ranked by a key (`_Column.ranked`): the distinct keys in order, each row's rank
+    as byte planes (the most significant first), and the rows whose value has a key at all."""
+
+    __slots__ = ("keyed", "keys", "planes")
+
+    def __init__(self, keys: list[Any], planes: list[bytes], keyed: Selection) -> None:
+        self.keys, self.planes, self.keyed = keys, planes, keyed
+
+    def compare(self, op: str, key: Any) -> Selection:
+        """The rows whose key `op` `key` (one of > >= < <=)."""
+        if op in (">", ">="):
+            at = (bisect_right if op == ">" else bisect_left)(self.keys, key)
+            return _and(self._at_least(at), self.keyed)
+        below = (bisect_left if op == "<" else bisect_right)(self.keys, key)
+        return _and(self._at_least(below).translate(_NOT), self.keyed)
+
+    def _at_least(self, rank: int) -> Selection:
+        """Rows of rank >= `rank`: greater in the first byte that differs, or equal in every byte."""
+        n = len(self.planes[0])
+        if rank <= 0:
+            return b"\x01" * n
+        if rank >= len(self.keys):
+            return bytes(n)
+        width = len(self.planes)
+        digits = [(rank >> (8 * (width - 1 - j))) & 255 for j in range(width)]
+        above = 0
+        same = int.from_bytes(b"\x01" * n, "little")
+        for plane, digit in zip(self.planes, digits, strict=True):
+            greater = int.from_bytes(plane.translate(_GREATER[digit]), "little")
+            above |= same & greater
+            same &= int.from_bytes(plane.translate(_EQUAL[digit]), "little")
+        return (above | same).to_bytes(n, "little")
+
+
+_GREATER = [bytes(1 if b > d else 0 for b in range(256)) for d in range(256)]
+_EQUAL = [bytes(1 if b == d else 0 for b in range(256)) for d in range(256)]
+
+
 class _Column:
     """A dictionary-encoded column: the distinct values, and each row's index into them."""
 
-    __slots__ = ("_code_of", "_lowered", "_small", "codes", "nulls", "values")
+    __slots__ = ("_code_of", "_lowered", "_ranks", "_small", "codes", "nulls", "values")
 
     def __init__(self) -> None:
         self.values: list[Any] = []
@@ -80,6 +120,7 @@ class _Column:
         self._code_of: dict[Any, int] = {}
         self._lowered: list[str] | None = None
         self._small: bytes | None = None
+        self._ranks: dict[str, _Ranks] = {}
         self.nulls: list[int] = []
 
     def extend(self, cells: Sequence[Any]) -> None:
@@ -119,7 +160,24 @@ class _Column:
         table = bytes(1 if f else 0 for f in flags)
         if self._small is not None:
             return self._small.translate(table.ljust(256, b"\x00"))
-        return bytes(map(table.__getitem__, self.codes))
+        return bytes([table[c] for c in self.codes])
+
+    def ranked(self, name: str, key: Callable[[Any], Any]) -> _Ranks:
+        """The rows ranked by `key` of their values (None: never passes a comparison), made once per
+        `name`: a comparison is then a threshold on the ranks, decided a byte at a time by
+        bytes.translate (~1 ms at 200k rows, where spreading the flags of 40k distinct costs ~10 ms)."""
+        cached = self._ranks.get(name)
+        if cached is None:
+            keys = [key(v) for v in self.values]
+            ordered = sorted({k for k in keys if k is not None})
+            rank_of = {k: i for i, k in enumerate(ordered)}
+            code_rank = [0 if k is None else rank_of[k] for k in keys]
+            ranks = [code_rank[c] for c in self.codes]
+            width = max(1, (max(len(ordered) - 1, 1).bit_length() + 7) // 8)
+            planes = [bytes([(r >> shift) & 255 for r in ranks]) for shift in range(8 * (width - 1), -1, -8)]
+            cached = _Ranks(ordered, planes, self.spread([k is not None for k in keys]))
+            self._ranks[name] = cached
+        return cached
 
 
 class Listing:
@@ -323,6 +381,10 @@ class Listing:
             # one comparison (the common case: cost>100, since:..., age>7): C-level over the distinct
             # values, the ones that cannot compare (NULL, not an amount) standing in as never passing
             column = self.column(col)
+            if not column.small:  # many distinct values: a threshold on their ranks
+                if kind == "cost":
+                    return column.ranked("cost", _cost_key).compare(op, keys[0])
+                return column.ranked("text", _text_key).compare(op, keys[0])
             compare = _OPERATOR[op]
             never = (float("-inf") if op in (">", ">=") else float("inf")) if kind == "cost" else None
             if kind == "cost":
@@ -383,6 +445,16 @@ _OPERATOR: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt,
     "<=": operator.le,
 }
+
+
+def _cost_key(x: Any) -> int | None:
+    """What a cost comparison compares (an integer of minor units; anything else never passes)."""
+    return x if isinstance(x, int) and not isinstance(x, bool) else None
+
+
+def _text_key(x: Any) -> str | None:
+    """What a date comparison compares (the value as text; NULL never passes)."""
+    return x if isinstance(x, str) else None if x is None else str(x)
 
 
 def _and(a: Selection, b: Selection) -> Selection:

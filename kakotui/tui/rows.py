@@ -169,8 +169,9 @@ def sort_order(data: ListData, column: str, *, today: date, descending: bool = F
     """
     if column not in CELL:
         raise KeyError(column)
-    if column == "id":
-        order = list(range(len(data.rows)))
+    if column == "id":  # the load order
+        order = RowOrder(range(len(data.rows)))
+        order.load = -1 if descending else 1
         if descending:
             order.reverse()
         return order
@@ -185,8 +186,20 @@ def id_mask(rows: Sequence[ListRow], ids: Collection[str] | None) -> bytes | Non
     return bytes(map(ids.__contains__, map(itemgetter(0), rows)))
 
 
+class RowOrder(list[int]):
+    """Row indexes in display order; `load` is 1 when that is the load order, -1 its reverse, else 0."""
+
+    load = 0
+
+
 def filter_order(order: Sequence[int], mask: Sequence[int] | None) -> list[int]:
     """The part of a sort `order` whose rows the mask keeps (all of `order` when `mask` is None)."""
     if mask is None:
         return list(order)
+    load = getattr(order, "load", 0)
+    if load and len(mask) == len(order):  # the mask is in load order already: one C-level pass
+        kept = list(compress(range(len(mask)), mask))
+        if load < 0:
+            kept.reverse()
+        return kept
     return list(compress(order, map(mask.__getitem__, order)))

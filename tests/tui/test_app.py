@@ -646,3 +646,15 @@ def test_filter_order_keeps_the_sort() -> None:
     assert filter_order(order, id_mask(rows, {"A-2", "A-1"})) == [0, 1]
     assert filter_order(order, id_mask(rows, None)) == order
     assert filter_order(order, id_mask(rows, set())) == []
+
+
+def test_filtering_the_load_order_gives_what_filtering_any_order_gives() -> None:
+    """The id order is the load order (`RowOrder.load`): its filter is one pass over the mask, and
+    gives what the general path gives for the same order, ascending and descending."""
+    data = _data()
+    mask = id_mask(data.rows, {"A-2", "A-4", "A-3"})
+    for descending in (False, True):
+        order = sort_order(data, "id", today=TODAY, descending=descending)
+        assert order.load == (-1 if descending else 1)  # type: ignore[attr-defined]
+        assert filter_order(order, mask) == filter_order(list(order), mask)
+        assert filter_order(order, mask) != []

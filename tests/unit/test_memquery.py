@@ -248,3 +248,57 @@ def test_free_text_with_a_space_is_left_to_sqlite() -> None:
     assert listing.select("brokenhinge", today=TODAY) == b"\x01"
     assert listing.select("walletacme", today=TODAY) == b"\x00"  # parts are apart by a space
     assert _sql_ids([row], '"wallet acme"') == [0] and _sql_ids([row], "walletacme") == []
+
+
+def _wide_rows(seed: int, n: int = 1500) -> list[tuple[object, ...]]:
+    """Rows whose cost and date columns have hundreds of distinct values (ranked, not spread)."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        cells: dict[str, object] = dict.fromkeys(LISTING_COLUMNS, "x")
+        cells["id"] = f"SZ1-2026-{i:05d}"
+        cells["status"] = rng.choice(STATUSES)
+        cells["valid"] = 1
+        cells["cost_minor"] = rng.choice([None, rng.randrange(0, 100_000), rng.randrange(0, 50) * 100])
+        day = datetime.date(2025, 1, 1) + datetime.timedelta(days=rng.randrange(0, 700))
+        cells["checked_date"] = rng.choice([day.isoformat(), day.isoformat(), "", None, "bad"])
+        cells["search_parts"] = search_parts_text([""] * SEARCH_PARTS)
+        out.append(tuple(cells[c] for c in LISTING_COLUMNS))
+    return out
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    st.integers(0, 3),
+    st.lists(
+        st.tuples(
+            st.booleans(),
+            st.one_of(
+                st.builds(
+                    lambda op, v: f"cost{op}{v}",
+                    st.sampled_from([">", ">=", "<", "<="]),
+                    st.sampled_from(["0", "0.5", "1", "38.50", "250", "999.99", "1000", "5000"]),
+                ),
+                st.builds(
+                    lambda op, v: f"date{op}{v}",
+                    st.sampled_from([">", ">=", "<", "<="]),
+                    st.sampled_from(["2024-12-31", "2025-01-01", "2025-06-15", "2026-11-30", "2027-01-01"]),
+                ),
+                st.sampled_from(["since:2025-09-01", "until:2025-03-01", "age>100", "age<=30", "since:90d"]),
+            ),
+        ),
+        min_size=1,
+        max_size=2,
+    ),
+)
+def test_comparisons_over_many_distinct_values_select_what_sqlite_selects(
+    seed: int, terms: list[tuple[bool, str]]
+) -> None:
+    rows = _wide_rows(seed)
+    listing = Listing(rows)
+    assert not listing.column("cost_minor").small and not listing.column("checked_date").small
+    query = " ".join(("-" if neg else "") + term for neg, term in terms)
+    chosen = listing.select(query, today=TODAY)
+    assert [i for i, bit in enumerate(chosen) if bit] == _sql_ids(rows, query), query
