@@ -10,10 +10,12 @@ imports (in a worker, with a progress bar) or goes back. It dismisses with the `
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -47,6 +49,22 @@ def export_rows(log: ExceptionLog, query: str, path: Path | str, format: str | N
 
 def _cell(value: Any, limit: int = 60) -> Text:
     return Text(inert(str(value), limit=limit, single_line=True))
+
+
+def _fill(table: DataTable[Any], labels: Sequence[str], rows: Sequence[Sequence[Text]]) -> None:
+    """Columns as wide as their widest cell, then the rows. A DataTable measures auto-width columns
+    only when it is next idle, and a row painted before that keeps the header-wide columns (a
+    Textual race seen on a busy machine); fixed widths paint right the first time."""
+    widths = [max([cell_len(label), *(row[i].cell_len for row in rows)]) for i, label in enumerate(labels)]
+    table.clear(columns=True)
+    for label, width in zip(labels, widths, strict=True):
+        table.add_column(label, width=width)
+    table.add_rows(rows)
+
+
+MAPPING_COLUMNS = ("Column", "Field")
+PREVIEW_COLUMNS = ("Row", "Action", "Id", "Vendor", "SKU", "Failure code", "Status", "Changes")
+PROBLEM_COLUMNS = ("Row", "Column", "Value", "Problem")
 
 
 class ImportScreen(Screen["ImportResult | None"]):
@@ -125,11 +143,9 @@ class ImportScreen(Screen["ImportResult | None"]):
 
     def on_mount(self) -> None:
         self.sub_title = "import"
-        self.query_one("#import-mapping", DataTable).add_columns("Column", "Field")
-        self.query_one("#import-preview", DataTable).add_columns(
-            "Row", "Action", "Id", "Vendor", "SKU", "Failure code", "Status", "Changes"
-        )
-        self.query_one("#import-problems", DataTable).add_columns("Row", "Column", "Value", "Problem")
+        self.query_one("#import-mapping", DataTable).add_columns(*MAPPING_COLUMNS)
+        self.query_one("#import-preview", DataTable).add_columns(*PREVIEW_COLUMNS)
+        self.query_one("#import-problems", DataTable).add_columns(*PROBLEM_COLUMNS)
         self._plan()
 
     def _log_lock(self) -> Any:
@@ -177,30 +193,43 @@ class ImportScreen(Screen["ImportResult | None"]):
                 Text(f"Cannot import {self.path.name}:\n{inert(error or '?', limit=2000)}", style="bold red")
             )
             return
-        mapping_table = self.query_one("#import-mapping", DataTable)
-        for column, target in plan.mapping.columns.items():
-            mapping_table.add_row(_cell(column, 30), _cell(target or "(ignored)", 24))
-        preview = self.query_one("#import-preview", DataTable)
+        _fill(
+            self.query_one("#import-mapping", DataTable),
+            MAPPING_COLUMNS,
+            [
+                (_cell(column, 30), _cell(target or "(ignored)", 24))
+                for column, target in plan.mapping.columns.items()
+            ],
+        )
+        preview = []
         for planned in (plan.creates + plan.updates)[:PREVIEW_ROWS]:
             qc = planned.record.get("qc", {})
-            preview.add_row(
-                _cell(planned.row),
-                _cell("new" if planned.action == "create" else "update"),
-                _cell(planned.id),
-                _cell(qc.get("vendor", ""), 20),
-                _cell(qc.get("sku", ""), 20),
-                _cell(qc.get("failure_code", ""), 24),
-                _cell(status_of(planned.record)),
-                _cell(", ".join(planned.changed), 40),
+            preview.append(
+                (
+                    _cell(planned.row),
+                    _cell("new" if planned.action == "create" else "update"),
+                    _cell(planned.id),
+                    _cell(qc.get("vendor", ""), 20),
+                    _cell(qc.get("sku", ""), 20),
+                    _cell(qc.get("failure_code", ""), 24),
+                    _cell(status_of(planned.record)),
+                    _cell(", ".join(planned.changed), 40),
+                )
             )
-        problems = self.query_one("#import-problems", DataTable)
-        for problem in plan.problems[:PREVIEW_ROWS]:
-            problems.add_row(
-                _cell(problem.row or ""),
-                _cell(problem.column, 24),
-                _cell(problem.value, 24),
-                _cell(problem.message, 200),
-            )
+        _fill(self.query_one("#import-preview", DataTable), PREVIEW_COLUMNS, preview)
+        _fill(
+            self.query_one("#import-problems", DataTable),
+            PROBLEM_COLUMNS,
+            [
+                (
+                    _cell(problem.row or ""),
+                    _cell(problem.column, 24),
+                    _cell(problem.value, 24),
+                    _cell(problem.message, 200),
+                )
+                for problem in plan.problems[:PREVIEW_ROWS]
+            ],
+        )
         shown = f" (first {PREVIEW_ROWS})" if len(plan.problems) > PREVIEW_ROWS else ""
         self.query_one("#import-problems-heading", Label).update(f"Problems: {len(plan.problems)}{shown}")
         notes = "\n".join(inert(w, limit=300, single_line=True) for w in plan.warnings[:4])
