@@ -392,3 +392,68 @@ def test_a_new_index_of_a_large_log_takes_8_kb_pages(demo: Path, tmp_path: Path)
         log.refresh()
         assert log.index.db.execute("PRAGMA page_size").fetchone()[0] == index_module.PAGE_SIZE == 8192
         assert log.index.count() > 40
+
+
+def _drop_index(root: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{root}/.git/kakotui/index.sqlite{suffix}").unlink(missing_ok=True)
+
+
+def test_the_first_build_writes_into_the_database_and_returns_to_wal(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build of an empty index leaves WAL mode (the rows are written once, not into the WAL and
+    again by the checkpoint) and comes back to it; it writes what a build through the WAL writes.
+    A failure half-way leaves the empty index, still usable, in WAL mode."""
+    root = tmp_path / "log"
+    shutil.copytree(demo, root, symlinks=True)
+    _drop_index(root)
+    modes: list[str] = []
+    begin = facts.bulk_begin
+
+    def seen(db: sqlite3.Connection) -> facts.Bulk:
+        modes.append(str(db.execute("PRAGMA journal_mode").fetchone()[0]))
+        return begin(db)
+
+    monkeypatch.setattr(facts, "bulk_begin", seen)
+    with ExceptionLog(root) as log:
+        log.index.workers, log.index.pool_min = 2, 1
+        log.refresh()
+        assert log.index.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert not Path(f"{log.index.path}-journal").exists()
+        direct = dump(log.index.path)
+        log.rebuild_index()  # a full index: through the WAL, as always
+        log.index.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert dump(log.index.path) == direct
+    assert modes == ["delete", "wal"]
+
+    _drop_index(root)
+    monkeypatch.setattr(
+        facts, "bulk_rollups", lambda *_a, **_k: (_ for _ in ()).throw(RuntimeError("power cut"))
+    )
+    with ExceptionLog(root) as log:
+        log.index.workers, log.index.pool_min = 2, 1
+        with pytest.raises(RuntimeError):
+            log.refresh()
+        assert log.index.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert log.index.count() == 0 and not log.index.ready()
+
+
+def test_the_first_build_keeps_wal_when_another_connection_has_the_index_open(
+    demo: Path, tmp_path: Path
+) -> None:
+    """Leaving WAL mode needs the file to itself: with a reader open the build does not wait for it
+    (no busy timeout) and writes through the WAL; the reader sees the whole build after."""
+    root = tmp_path / "log"
+    shutil.copytree(demo, root, symlinks=True)
+    _drop_index(root)
+    with ExceptionLog(root) as log:
+        other = sqlite3.connect(log.index.path)
+        try:
+            assert other.execute("SELECT count(*) FROM records").fetchone() == (0,)
+            assert log.index._write_directly() is False
+            log.refresh()
+            assert log.index.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert other.execute("SELECT count(*) FROM records").fetchone()[0] == log.index.count() > 40
+        finally:
+            other.close()
