@@ -194,6 +194,9 @@ class Listing:
         self._names = tuple(columns)
         self._parts = [_Column() for _ in range(SEARCH_PARTS)]  # the free text, part by part
         self._texts: list[bytes | None] = []  # per part: its rows' texts in one buffer, or None (few values)
+        # while loading: a part seen to hold more than 256 distinct values goes straight to its buffer
+        # (no dictionary of 200k strings per part at the end of the load: the TUI's peak memory)
+        self._filling: list[bytearray | None] = [None] * SEARCH_PARTS
         self.size = 0
         if rows:
             self.add(rows)
@@ -220,8 +223,17 @@ class Listing:
                 continue
             split = [(cell or "").split(_PART) for cell in cells]
             split = [p if len(p) == SEARCH_PARTS else (p + list(blank))[:SEARCH_PARTS] for p in split]
-            for part, texts in zip(self._parts, zip(*split, strict=True), strict=True):
+            for k, (part, texts) in enumerate(zip(self._parts, zip(*split, strict=True), strict=True)):
+                filling = self._filling[k]
+                if filling is not None:
+                    filling += _SEP
+                    filling += _SEP.join([v.encode("utf-8", "surrogatepass") for v in texts])
+                    continue
                 part.extend(texts)
+                if len(part.values) > 256:  # never small: from now on only its buffer
+                    encoded = [v.encode("utf-8", "surrogatepass") for v in part.values]
+                    self._filling[k] = bytearray(_SEP.join(map(encoded.__getitem__, part.codes)))
+                    part.codes, part.values, part._code_of = array("I"), [], {}
         self.size += len(rows)
 
     def finish(self) -> None:
@@ -232,19 +244,13 @@ class Listing:
         # A part with few distinct values (vendor, code, a templated description) is searched value by
         # value; any other as one UTF-8 buffer of its rows' texts, rows apart by a NUL (a needle is valid
         # UTF-8 without NUL, so a byte match covers whole characters of one row's text).
-        self._texts = [
-            None
-            if part.small
-            else _SEP.join([v.encode("utf-8", "surrogatepass") for v in part.values])
-            if len(part.values) == self.size  # every row its own value: no second copy
-            else _SEP.join(
-                map([v.encode("utf-8", "surrogatepass") for v in part.values].__getitem__, part.codes)
-            )
-            for part in self._parts
-        ]
-        for part, text in zip(self._parts, self._texts, strict=True):
-            if text is not None:  # searched in its buffer only: its codes and values are not needed
-                part.codes, part.values = array("I"), []
+        # (`add` moved every part of more than 256 distinct values to its buffer)
+        texts: list[bytes | None] = []
+        for k, filling in enumerate(self._filling):  # one buffer copied at a time
+            self._filling[k] = None
+            texts.append(None if filling is None else bytes(filling))
+            del filling
+        self._texts = texts
         self.everything: Selection = b"\x01" * self.size
 
     def column(self, name: str) -> _Column:

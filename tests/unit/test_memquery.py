@@ -302,3 +302,31 @@ def test_comparisons_over_many_distinct_values_select_what_sqlite_selects(
     query = " ".join(("-" if neg else "") + term for neg, term in terms)
     chosen = listing.select(query, today=TODAY)
     assert [i for i, bit in enumerate(chosen) if bit] == _sql_ids(rows, query), query
+
+
+@pytest.mark.parametrize("size", [1, 100, 256, 257, 5000])
+def test_free_text_parts_that_outgrow_256_values_while_loading_select_what_sqlite_selects(size: int) -> None:
+    """A part goes to its buffer as soon as it holds more than 256 distinct values (part 4, the
+    title, after ~300 rows; part 8 only in the last ones); one that never does stays value by value.
+    Read in chunks of any size, the listing selects what SQLite selects."""
+    import random
+
+    rng = random.Random(size)
+    rows = []
+    for i in range(600):
+        parts = [""] * SEARCH_PARTS
+        parts[0] = f"sz1-2026-{i:05d}"
+        parts[4] = f"wallet {i % 300} hinge" if i % 7 else "zipper"  # 300 distinct: a buffer
+        parts[5] = rng.choice(["acme", "hx-leather", "bolt"])  # few: value by value
+        parts[8] = f"note {i} 拉链" if i >= 320 else "plain"  # 281 distinct: a buffer in the last rows
+        cells = dict.fromkeys(LISTING_COLUMNS, "x")
+        cells["id"], cells["status"], cells["valid"] = f"SZ1-2026-{i:05d}", "open", 1
+        cells["search_parts"] = search_parts_text(parts)
+        rows.append(tuple(cells[c] for c in LISTING_COLUMNS))
+    chunks = [rows[i : i + size] for i in range(0, len(rows), size)]
+    listing = Listing.from_chunks(chunks)
+    assert listing._texts[4] is not None and listing._texts[5] is None
+    assert listing._texts[8] is not None
+    for query in ["hinge", "zipper", "acme", "拉链", "note", "599", "wallet", "2026-00042", "nothing"]:
+        mask = listing.select(query, today=TODAY)
+        assert [i for i, b in enumerate(mask) if b] == _sql_ids(rows, query), query
