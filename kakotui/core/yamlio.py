@@ -395,16 +395,9 @@ def _load_canonical(text: str, *, screened: bool = False) -> Any:
             if item is not block:
                 obj[key] = item
                 continue
-            if i >= n or len(frames) >= MAX_DEPTH - 1:
-                raise _NotCanonical
-            below = lines[i]
-            ind += 2
-            if below[:ind] != " " * ind or below[ind : ind + 1] in (" ", ""):
-                raise _NotCanonical
-            is_list = below[ind : ind + 2] == "- "
-            obj[key] = item = [] if is_list else {}
-            frames.append((ind, item, is_list))
-            top, obj = ind, item
+            top, item, is_list = _open_block(lines, i, ind, frames)
+            obj[key] = item
+            obj = item
             continue
         content = line.lstrip(" ")
         if not content or content[-1] == " ":
@@ -461,17 +454,27 @@ def _load_canonical(text: str, *, screened: bool = False) -> Any:
         else:  # `key:`: a block mapping or list on the next lines, two spaces in
             if len(known) < _SEEN_MAX:
                 known[line] = (line_ind, dash, key, block)
-            if i >= n or len(frames) >= MAX_DEPTH - 1:
-                raise _NotCanonical
-            below = lines[i]
-            ind += 2
-            if below[:ind] != " " * ind or below[ind : ind + 1] in (" ", ""):
-                raise _NotCanonical
-            is_list = below[ind : ind + 2] == "- "
-            obj[key] = item = [] if is_list else {}
-            frames.append((ind, item, is_list))
-            top, obj = ind, item
+            top, item, is_list = _open_block(lines, i, ind, frames)
+            obj[key] = item
+            obj = item
     return root
+
+
+def _open_block(
+    lines: list[str], i: int, ind: int, frames: list[tuple[int, Any, bool]]
+) -> tuple[int, Any, bool]:
+    """The block mapping or list a `key:` line at indentation `ind` opens (its first line, `lines[i]`,
+    two spaces further in), pushed on `frames`: (its indentation, it, a list?)."""
+    if i >= len(lines) or len(frames) >= MAX_DEPTH - 1:
+        raise _NotCanonical
+    below = lines[i]
+    ind += 2
+    if below[:ind] != " " * ind or below[ind : ind + 1] in (" ", ""):
+        raise _NotCanonical
+    is_list = below[ind : ind + 2] == "- "
+    item: Any = [] if is_list else {}
+    frames.append((ind, item, is_list))
+    return ind, item, is_list
 
 
 # ---------------------------------------------------------------------------------------------
